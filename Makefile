@@ -1,0 +1,28 @@
+# The course's verbs. Each one installs what is missing first (scripts/bootstrap).
+VENV := $(shell scripts/venv-path)
+PRIMER := $(VENV)/bin/primer
+
+.PHONY: hub test env release strip check lock
+
+hub: env            ## start the course hub on http://127.0.0.1:8000 (as root)
+	$(PRIMER) hub
+
+test: env           ## run the whole test suite
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+env:
+	@scripts/bootstrap
+
+release: env        ## regenerate release/ from source/
+	$(PRIMER) release
+
+strip: env          ## clear outputs of the notebooks in source/
+	$(PRIMER) strip
+
+check: env          ## source/ without outputs, release/ in sync
+	$(PRIMER) check
+
+lock: env           ## re-pin constraints.txt from the current venv
+	(echo '# Every package of the course environment, pinned (pip freeze of a working install).'; \
+	 echo '# Regenerate with `make lock` after changing pyproject.toml.'; \
+	 $(VENV)/bin/pip freeze --exclude primer-course | sed 's/+cpu$$//') > constraints.txt

@@ -1,0 +1,38 @@
+"""Course-wide nbgrader settings for "A primer on ML/DL with a focus on Neuroscience".
+
+This one file serves everyone: instructors running nbgrader in the course
+directory, and (installed into the course venv's etc/jupyter by `make hub` /
+`make test`) the nbgrader inside every student's and instructor's server on the
+hub, which does not see the hub process's own configuration.
+Per-person settings (an instructor's course directory) belong in that person's
+~/.jupyter/nbgrader_config.py, not here.
+"""
+import os
+
+c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.course_id = "primer"
+
+# One exchange for the hub. Tests and non-default installs point the servers
+# at another one through the environment (the hub passes it to every server).
+c.Exchange.root = os.environ.get("PRIMER_EXCHANGE_ROOT", "/srv/primer/exchange")
+# Students' fetched work goes to ~/primer/<assignment>, so a second course on the
+# same hub never collides with this one.
+c.Exchange.path_includes_course = True
+c.Exchange.timezone = "UTC"
+
+# Autograding: a cell may take at most this long (the solutions take seconds).
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+# What nbgrader copies from a student's folder, and what it refuses.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store", ".cache",
+]
+c.CourseDirectory.max_file_size = 10_000  # kB per file
+
+# Students see a friendly stub where the solution was.
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\nraise NotImplementedError()",
+}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

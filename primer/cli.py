@@ -1,0 +1,88 @@
+"""`primer`: the course's command line (the Makefile's verbs call these).
+
+    primer hub       set up accounts and the course, then run JupyterHub
+    primer release   regenerate release/ from source/ with nbgrader
+    primer strip     clear the outputs of the notebooks in source/
+    primer check     source/ stored without outputs and release/ up to date
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from primer.course import (cells_with_outputs, find_repo, generate_release,
+                           release_differences, source_notebooks, strip_outputs)
+
+
+def cmd_hub(args) -> int:
+    from primer.hub.course_setup import course_directory, install_course
+    from primer.hub.runtime import HubRuntime
+    from primer.hub.unix import require_root
+
+    require_root("`primer hub`")
+    repo = find_repo()
+    runtime = HubRuntime.from_environment()
+    install_course(repo, runtime)
+    passwords = runtime.passwords()
+    print(f"""
+  The course hub is starting on {runtime.url}
+
+  students:    {', '.join(runtime.students)}
+               password: {passwords['student']}
+  instructor:  {', '.join(runtime.instructors)}
+               password: {passwords['instructor']}
+               course directory: {course_directory(runtime.instructors[0])}
+
+  (passwords are kept in {runtime.state / 'passwords.json'}; Ctrl-C stops the hub)
+""", flush=True)
+    os.chdir(runtime.state)
+    jupyterhub = os.path.join(sys.prefix, "bin", "jupyterhub")
+    # exec: Ctrl-C reaches JupyterHub itself, which stops the servers and the proxy.
+    os.execv(jupyterhub, [jupyterhub, "-f", str(repo / "jupyterhub_config.py"), *args.extra])
+    return 0  # not reached
+
+
+def cmd_release(args) -> int:
+    repo = find_repo()
+    generate_release(repo, repo / "release")
+    print(f"release/ regenerated from source/ in {repo}")
+    return 0
+
+
+def cmd_strip(args) -> int:
+    for path in source_notebooks(find_repo()):
+        if strip_outputs(path):
+            print(f"cleared outputs: {path}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    repo = find_repo()
+    problems = [f"{path.relative_to(repo)} has outputs in cells {cells} (run `make strip`)"
+                for path in source_notebooks(repo) if (cells := cells_with_outputs(path))]
+    problems += [f"{p} (run `make release`)" for p in release_differences(repo)]
+    print("\n".join(problems) or "source/ is clean and release/ is up to date")
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="primer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    hub = verbs.add_parser("hub", help="set up the course and run JupyterHub (as root)")
+    hub.add_argument("extra", nargs=argparse.REMAINDER, help="more jupyterhub arguments")
+    hub.set_defaults(run=cmd_hub)
+    verbs.add_parser("release", help="regenerate release/ from source/").set_defaults(run=cmd_release)
+    verbs.add_parser("strip", help="clear outputs in source/").set_defaults(run=cmd_strip)
+    verbs.add_parser("check", help="check source/ and release/").set_defaults(run=cmd_check)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (RuntimeError, ValueError) as error:  # our errors say what to do
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

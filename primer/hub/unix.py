@@ -1,0 +1,88 @@
+"""Real Unix accounts for the hub's users, and running commands as them."""
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import subprocess
+from pathlib import Path
+
+from primer.course import venv_path
+
+# What useradd accepts and JupyterHub keeps as is (lower case, no spaces).
+VALID_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
+
+
+class AccountError(RuntimeError):
+    pass
+
+
+def require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise AccountError(
+            f"{what} needs root: the hub gives every person a real Unix account and starts their "
+            "server as that user. Run it with sudo (e.g. `sudo make hub`).")
+
+
+def ensure_user(name: str) -> pwd.struct_passwd:
+    """Create ``name`` with a private home (mode 700) unless it exists; return its entry."""
+    if not VALID_NAME.match(name):
+        raise AccountError(
+            f"{name!r} is not a usable account name: use lower-case letters, digits, '-' or '_' "
+            "(at most 31 characters, starting with a letter).")
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        require_root(f"creating the account {name!r}")
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", "--user-group", name],
+                       check=True, capture_output=True, text=True)
+        entry = pwd.getpwnam(name)
+    # Debian makes homes 755: others could read a student's work. Keep them private.
+    home = Path(entry.pw_dir)
+    if home.is_dir() and home.stat().st_mode & 0o077:
+        home.chmod(0o700)
+    return entry
+
+
+def remove_user(name: str) -> None:
+    """Stop every process of ``name`` and delete the account and its home."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return
+    subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+    subprocess.run(["userdel", "--remove", name], capture_output=True)
+
+
+def user_environment(entry: pwd.struct_passwd, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {
+        "HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name,
+        "PATH": venv_path("/usr/local/bin:/usr/bin:/bin"), "LANG": "C.UTF-8",
+    }
+    env.update(extra or {})
+    return env
+
+
+def run_as(name: str, argv: list[str], cwd: Path, env: dict[str, str] | None = None,
+           check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``argv`` as the Unix user ``name`` (the caller is root), capturing its output."""
+    entry = pwd.getpwnam(name)
+    result = subprocess.run(
+        argv, cwd=cwd, user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
+        env=user_environment(entry, env), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, argv, result.stdout, result.stderr)
+    return result
+
+
+def processes_of(uid: int) -> list[int]:
+    """PIDs of the processes running as ``uid``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+            except FileNotFoundError:
+                pass
+    return pids

@@ -1,0 +1,223 @@
+"""Plausible wrong answers for source/01_prerequisites/prerequisites.ipynb.
+
+Each entry replaces the solution cell ``solution`` with ``code``; the test cell
+``test`` must then fail.
+"""
+
+WRONG_ANSWERS = [
+    # Exercise 1: voxel_volume
+    dict(
+        solution="voxel-volume",
+        test="test-voxel-volume",
+        why="assumes cubic voxels: cubes the first edge length",
+        code=(
+            "def voxel_volume(voxel_size):\n"
+            "    return voxel_size[0] ** 3\n"
+        ),
+    ),
+    dict(
+        solution="voxel-volume",
+        test="test-voxel-volume",
+        why="adds the edge lengths instead of multiplying them",
+        code=(
+            "def voxel_volume(voxel_size):\n"
+            "    return sum(voxel_size)\n"
+        ),
+    ),
+    # Exercise 2: slice_means
+    dict(
+        solution="slice-means",
+        test="test-slice-means",
+        why="wrong axes: one value per sagittal slice instead of per axial slice",
+        code="slice_means = template_data.mean(axis=(1, 2))",
+    ),
+    dict(
+        solution="slice-means",
+        test="test-slice-means",
+        why="averages over the axial axis only, giving a 2D image",
+        code="slice_means = template_data.mean(axis=2)",
+    ),
+    dict(
+        solution="slice-means",
+        test="test-slice-means",
+        why="uses the 1 mm template instead of the 2 mm one",
+        code=(
+            "slice_means = datasets.load_mni152_template(resolution=1).get_fdata().mean(axis=(0, 1))"
+        ),
+    ),
+    # Exercise 3: values inside the brain
+    dict(
+        solution="in-brain",
+        test="test-in-brain",
+        why="multiplies by the mask: keeps the 3D shape and the zeros outside the brain",
+        code=(
+            "in_brain_values = template_data * mask_data\n"
+            "mean_in_brain = in_brain_values.mean()"
+        ),
+    ),
+    dict(
+        solution="in-brain",
+        test="test-in-brain",
+        why="averages over the whole volume, background included",
+        code=(
+            "in_brain_values = template_data[mask_data]\n"
+            "mean_in_brain = template_data.mean()"
+        ),
+    ),
+    # Exercise 4: labelled line plot
+    dict(
+        solution="profile-plot",
+        test="test-profile-plot",
+        why="plots the line but labels nothing",
+        code=(
+            "profile_fig, profile_ax = plt.subplots()\n"
+            "profile_ax.plot(j_index, coronal_means)"
+        ),
+    ),
+    dict(
+        solution="profile-plot",
+        test="test-profile-plot",
+        why="plots the axial profile (wrong axes) instead of coronal_means",
+        code=(
+            "profile_fig, profile_ax = plt.subplots()\n"
+            "profile_ax.plot(template_data.mean(axis=(0, 1)))\n"
+            "profile_ax.set_xlabel('slice')\n"
+            "profile_ax.set_ylabel('mean intensity')\n"
+            "profile_ax.set_title('profile')"
+        ),
+    ),
+    # Exercise 5: voxel size and world coordinates
+    dict(
+        solution="voxel-to-mm",
+        test="test-voxel-to-mm",
+        why="reads the voxel size off the affine's diagonal, keeping the -3 of the flipped x axis",
+        code=(
+            "motor_voxel_size = motor_img.affine.diagonal()[:3]\n"
+            "center_mm = apply_affine(motor_img.affine, (26, 31, 23))"
+        ),
+    ),
+    dict(
+        solution="voxel-to-mm",
+        test="test-voxel-to-mm",
+        why="applies the template's affine to the motor map's voxel",
+        code=(
+            "motor_voxel_size = motor_img.header.get_zooms()\n"
+            "center_mm = apply_affine(template.affine, (26, 31, 23))"
+        ),
+    ),
+    dict(
+        solution="voxel-to-mm",
+        test="test-voxel-to-mm",
+        why="returns voxel indices instead of millimetres",
+        code=(
+            "motor_voxel_size = motor_img.header.get_zooms()\n"
+            "center_mm = (26, 31, 23)"
+        ),
+    ),
+    # Exercise 6: thresholding
+    dict(
+        solution="threshold",
+        test="test-threshold",
+        why="forgets that the threshold for n_either is two-sided",
+        code=(
+            "n_left_gt_right = int((motor_data > 3.1).sum())\n"
+            "n_right_gt_left = int((motor_data < -3.1).sum())\n"
+            "n_either = int((motor_data > 3.1).sum())"
+        ),
+    ),
+    dict(
+        solution="threshold",
+        test="test-threshold",
+        why="sign error: z < 3.1 instead of z < -3.1 (and the sum of the two as n_either)",
+        code=(
+            "n_left_gt_right = int((motor_data > 3.1).sum())\n"
+            "n_right_gt_left = int((motor_data < 3.1).sum())\n"
+            "n_either = n_left_gt_right + n_right_gt_left"
+        ),
+    ),
+    # Exercise 7: peak
+    dict(
+        solution="peak",
+        test="test-peak",
+        why="takes the peak of |z|, which here is a negative (right > left) voxel",
+        code=(
+            "peak_ijk = tuple(int(v) for v in np.unravel_index(np.argmax(np.abs(motor_data)), motor_data.shape))\n"
+            "peak_mm = apply_affine(motor_img.affine, peak_ijk)"
+        ),
+    ),
+    dict(
+        solution="peak",
+        test="test-peak",
+        why="off by one: converts to 1-based (MATLAB/SPM-style) indices",
+        code=(
+            "peak_ijk = tuple(int(v) + 1 for v in np.unravel_index(np.argmax(motor_data), motor_data.shape))\n"
+            "peak_mm = apply_affine(motor_img.affine, peak_ijk)"
+        ),
+    ),
+    dict(
+        solution="peak",
+        test="test-peak",
+        why="reports the voxel index as the MNI coordinate",
+        code=(
+            "peak_ijk = tuple(int(v) for v in np.unravel_index(np.argmax(motor_data), motor_data.shape))\n"
+            "peak_mm = peak_ijk"
+        ),
+    ),
+    dict(
+        solution="peak",
+        test="test-peak",
+        why="keeps np.argmax's flat index instead of unravelling it",
+        code=(
+            "peak_ijk = np.argmax(motor_data)\n"
+            "peak_mm = apply_affine(motor_img.affine, (0, 0, 0))"
+        ),
+    ),
+    # Exercise 8: resample and mask
+    dict(
+        solution="resample-mask",
+        test="test-resample-mask",
+        why="resamples onto the 1 mm template",
+        code=(
+            "motor_2mm = image.resample_to_img(motor_img, datasets.load_mni152_template(resolution=1),"
+            " interpolation='linear')\n"
+            "motor_in_brain = masking.apply_mask(motor_2mm, datasets.load_mni152_brain_mask(resolution=1))"
+        ),
+    ),
+    dict(
+        solution="resample-mask",
+        test="test-resample-mask",
+        why="keeps the default 'continuous' interpolation, which overshoots the z range",
+        code=(
+            "motor_2mm = image.resample_to_img(motor_img, template)\n"
+            "motor_in_brain = masking.apply_mask(motor_2mm, brain_mask)"
+        ),
+    ),
+    dict(
+        solution="resample-mask",
+        test="test-resample-mask",
+        why="multiplies by the mask, returning a 3D array instead of a 1D vector",
+        code=(
+            "motor_2mm = image.resample_to_img(motor_img, template, interpolation='linear')\n"
+            "motor_in_brain = motor_2mm.get_fdata() * mask_data"
+        ),
+    ),
+    # Exercise 9: pandas groupby
+    dict(
+        solution="hemisphere-counts",
+        test="test-hemisphere-counts",
+        why="labels the hemisphere from the voxel index i, whose axis runs right to left in this image",
+        code=(
+            "supra['hemisphere'] = np.where(supra['i'] < 26, 'left', 'right')\n"
+            "counts = supra.groupby(['effect', 'hemisphere']).size()"
+        ),
+    ),
+    dict(
+        solution="hemisphere-counts",
+        test="test-hemisphere-counts",
+        why="groups by hemisphere only, ignoring the direction of the effect",
+        code=(
+            "supra['hemisphere'] = supra['x_mm'].map(describe_side)\n"
+            "counts = supra.groupby('hemisphere').size()"
+        ),
+    ),
+]
