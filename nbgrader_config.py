@@ -36,3 +36,19 @@ c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()",
 }
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Every submission's kernel runs in a sandbox (primer/grading/sandbox.py): no
+# network, nothing of the course, the gradebook or other students visible,
+# limits on memory, processes, files and time. This list is nbgrader's own
+# default with its Execute step swapped for the sandboxed one.
+c.Autograde.autograde_preprocessors = [
+    "primer.grading.sandbox.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.SandboxedExecute.notebook_timeout = 600  # seconds for a whole notebook
+c.SandboxedExecute.max_output_bytes = 200_000  # characters of output kept per cell

@@ -1,0 +1,1 @@
+"""Grading tools around nbgrader: sandboxed, parallel autograding, staging, feedback and export."""

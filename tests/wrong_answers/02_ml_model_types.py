@@ -1,0 +1,219 @@
+"""Plausible wrong answers for source/02_ml_model_types/ml_model_types.ipynb.
+
+See docs/authoring.md: each entry replaces the solution cell ``solution`` by
+``code``; the test cell ``test`` must then fail.
+"""
+
+WRONG_ANSWERS = [
+    # Exercise 1: the held-out split
+    dict(
+        solution="split",
+        test="test-split",
+        why="forgets stratify=y: the test set gets 9 adults instead of 8",
+        code=(
+            "X_train, X_test, y_train, y_test, age_train, age_test = train_test_split(\n"
+            "    X, y, age, test_size=0.25, random_state=0)"
+        ),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="splits X and the labels in separate calls: rows and labels no longer match",
+        code=(
+            "X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)\n"
+            "y_train, y_test, age_train, age_test = train_test_split(\n"
+            "    y, age, test_size=0.25, stratify=y, random_state=0)"
+        ),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="uses the default-looking 80/20 split instead of 75/25",
+        code=(
+            "X_train, X_test, y_train, y_test, age_train, age_test = train_test_split(\n"
+            "    X, y, age, test_size=0.2, stratify=y, random_state=0)"
+        ),
+    ),
+    # Exercise 2: logistic regression
+    dict(
+        solution="logreg",
+        test="test-logreg",
+        why="reports the training accuracy",
+        code=(
+            "logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))\n"
+            "logreg.fit(X_train, y_train)\n"
+            "logreg_accuracy = logreg.score(X_train, y_train)"
+        ),
+    ),
+    dict(
+        solution="logreg",
+        test="test-logreg",
+        why="fits the pipeline (and so the scaler) on all the data, test set included",
+        code=(
+            "logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))\n"
+            "logreg.fit(X, y)\n"
+            "logreg_accuracy = logreg.score(X_test, y_test)"
+        ),
+    ),
+    dict(
+        solution="logreg",
+        test="test-logreg",
+        why="fits the scaler on the test data (scaler fitted separately, outside the pipeline)",
+        code=(
+            "scaler = StandardScaler().fit(X_test)\n"
+            "logreg = make_pipeline(scaler, LogisticRegression(max_iter=1000))\n"
+            "logreg[-1].fit(scaler.transform(X_train), y_train)\n"
+            "logreg_accuracy = logreg.score(X_test, y_test)"
+        ),
+    ),
+    dict(
+        solution="logreg",
+        test="test-logreg",
+        why="forgets the scaler",
+        code=(
+            "logreg = make_pipeline(LogisticRegression(max_iter=1000))\n"
+            "logreg.fit(X_train, y_train)\n"
+            "logreg_accuracy = logreg.score(X_test, y_test)"
+        ),
+    ),
+    # Exercise 3: linear SVM and confusion matrix
+    dict(
+        solution="svm",
+        test="test-svm",
+        why="predicts on the training set",
+        code=(
+            "svm = make_pipeline(StandardScaler(), SVC(kernel='linear'))\n"
+            "svm.fit(X_train, y_train)\n"
+            "svm_predictions = svm.predict(X_train)\n"
+            "svm_confusion = confusion_matrix(y_train, svm_predictions)"
+        ),
+    ),
+    dict(
+        solution="svm",
+        test="test-svm",
+        why="swaps the arguments of confusion_matrix (rows become predictions)",
+        code=(
+            "svm = make_pipeline(StandardScaler(), SVC(kernel='linear'))\n"
+            "svm.fit(X_train, y_train)\n"
+            "svm_predictions = svm.predict(X_test)\n"
+            "svm_confusion = confusion_matrix(svm_predictions, y_test)"
+        ),
+    ),
+    dict(
+        solution="svm",
+        test="test-svm",
+        why="fits the SVM on all the data before predicting the test set",
+        code=(
+            "svm = make_pipeline(StandardScaler(), SVC(kernel='linear'))\n"
+            "svm.fit(X, y)\n"
+            "svm_predictions = svm.predict(X_test)\n"
+            "svm_confusion = confusion_matrix(y_test, svm_predictions)"
+        ),
+    ),
+    # Exercise 4: support vector regression
+    dict(
+        solution="svr",
+        test="test-svr",
+        why="scores the training set",
+        code=(
+            "svr = make_pipeline(StandardScaler(), SVR(kernel='linear'))\n"
+            "svr.fit(X_train, age_train)\n"
+            "svr_mae = mean_absolute_error(age_train, svr.predict(X_train))"
+        ),
+    ),
+    dict(
+        solution="svr",
+        test="test-svr",
+        why="computes the mean squared error instead of the mean absolute error",
+        code=(
+            "svr = make_pipeline(StandardScaler(), SVR(kernel='linear'))\n"
+            "svr.fit(X_train, age_train)\n"
+            "svr_mae = np.mean((age_test - svr.predict(X_test)) ** 2)"
+        ),
+    ),
+    dict(
+        solution="svr",
+        test="test-svr",
+        why="fits on all participants, so the test participants were seen in training",
+        code=(
+            "svr = make_pipeline(StandardScaler(), SVR(kernel='linear'))\n"
+            "svr.fit(X, age)\n"
+            "svr_mae = mean_absolute_error(age_test, svr.predict(X_test))"
+        ),
+    ),
+    # Exercise 5: PCA
+    dict(
+        solution="pca",
+        test="test-pca",
+        why="runs PCA on the unscaled connectomes",
+        code=(
+            "X_scaled = StandardScaler().fit_transform(X)\n"
+            "pca = PCA(n_components=10)\n"
+            "X_pca = pca.fit_transform(X)"
+        ),
+    ),
+    dict(
+        solution="pca",
+        test="test-pca",
+        why="wrong axis: PCA of the connections (X.T) instead of the participants",
+        code=(
+            "X_scaled = StandardScaler().fit_transform(X)\n"
+            "pca = PCA(n_components=10)\n"
+            "X_pca = pca.fit_transform(X_scaled.T)"
+        ),
+    ),
+    dict(
+        solution="pca",
+        test="test-pca",
+        why="'scales' by hand over the wrong axis (each participant instead of each connection)",
+        code=(
+            "X_scaled = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)\n"
+            "pca = PCA(n_components=10)\n"
+            "X_pca = pca.fit_transform(X_scaled)"
+        ),
+    ),
+    # Exercise 6: correlation of PC 1 with age
+    dict(
+        solution="pc1",
+        test="test-pc1",
+        why="correlates the second component with age",
+        code="pc1_age_r = np.corrcoef(X_pca[:, 1], age)[0, 1]",
+    ),
+    dict(
+        solution="pc1",
+        test="test-pc1",
+        why="takes a diagonal entry of the correlation matrix",
+        code="pc1_age_r = np.corrcoef(X_pca[:, 0], age)[0, 0]",
+    ),
+    # Exercise 7: k-means
+    dict(
+        solution="kmeans",
+        test="test-kmeans",
+        why="compares the clusters with the six age groups instead of child/adult",
+        code=(
+            "kmeans = KMeans(n_clusters=2, n_init=10, random_state=0)\n"
+            "cluster_labels = kmeans.fit_predict(X_scaled)\n"
+            "ari = adjusted_rand_score(phenotype['AgeGroup'], cluster_labels)"
+        ),
+    ),
+    dict(
+        solution="kmeans",
+        test="test-kmeans",
+        why="asks for three clusters",
+        code=(
+            "kmeans = KMeans(n_clusters=3, n_init=10, random_state=0)\n"
+            "cluster_labels = kmeans.fit_predict(X_scaled)\n"
+            "ari = adjusted_rand_score(y, cluster_labels)"
+        ),
+    ),
+    dict(
+        solution="kmeans",
+        test="test-kmeans",
+        why="reports the fraction of matching labels (accuracy) instead of the ARI",
+        code=(
+            "kmeans = KMeans(n_clusters=2, n_init=10, random_state=0)\n"
+            "cluster_labels = kmeans.fit_predict(X_scaled)\n"
+            "ari = np.mean(cluster_labels == (y == 'child'))"
+        ),
+    ),
+]

@@ -1,0 +1,158 @@
+"""Plausible wrong answers for source/03_ml_evaluation/ml_evaluation.ipynb.
+
+Each entry replaces one solution cell; the named test cell must then fail.
+"""
+
+WRONG_ANSWERS = [
+    dict(
+        solution="eval-split",
+        test="test-eval-split",
+        why="reports the training accuracy as the test accuracy",
+        code="""
+X_train, X_test, y_train, y_test = train_test_split(
+    X_base, y_base, test_size=0.25, stratify=y_base, random_state=0)
+model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X_train, y_train)
+train_acc = model.score(X_train, y_train)
+test_acc = model.score(X_train, y_train)
+test_bacc = balanced_accuracy_score(y_test, model.predict(X_test))
+""",
+    ),
+    dict(
+        solution="eval-split",
+        test="test-eval-split",
+        why="scales all 136 people before splitting (the test set leaks into the scaler)",
+        code="""
+X_scaled = StandardScaler().fit_transform(X_base)
+X_train, X_test, y_train, y_test = train_test_split(
+    X_scaled, y_base, test_size=0.25, stratify=y_base, random_state=0)
+model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X_train, y_train)
+train_acc = model.score(X_train, y_train)
+test_acc = model.score(X_test, y_test)
+test_bacc = balanced_accuracy_score(y_test, model.predict(X_test))
+""",
+    ),
+    dict(
+        solution="eval-split",
+        test="test-eval-split",
+        why="fits the scaler on the test set and the classifier on the training set",
+        code="""
+X_train, X_test, y_train, y_test = train_test_split(
+    X_base, y_base, test_size=0.25, stratify=y_base, random_state=0)
+model = make_pipeline(StandardScaler(), LogisticRegression())
+model[0].fit(X_test)
+model[1].fit(model[0].transform(X_train), y_train)
+train_acc = model.score(X_train, y_train)
+test_acc = model.score(X_test, y_test)
+test_bacc = balanced_accuracy_score(y_test, model.predict(X_test))
+""",
+    ),
+    dict(
+        solution="eval-kfold",
+        test="test-eval-kfold",
+        why="forgets to shuffle and stratify: KFold on a table sorted by diagnosis",
+        code="""
+cv = KFold(n_splits=5)
+cv_scores = cross_val_score(clf, X_sorted, y_sorted, cv=cv, scoring="balanced_accuracy")
+""",
+    ),
+    dict(
+        solution="eval-kfold",
+        test="test-eval-kfold",
+        why="shuffles but does not stratify: folds with unequal shares of demented people",
+        code="""
+cv = KFold(n_splits=5, shuffle=True, random_state=0)
+cv_scores = cross_val_score(clf, X_sorted, y_sorted, cv=cv, scoring="balanced_accuracy")
+""",
+    ),
+    dict(
+        solution="eval-regression",
+        test="test-eval-regression",
+        why="predicts the people the model was fitted on (in-sample predictions)",
+        code="""
+age_pred = LinearRegression().fit(X_age, age).predict(X_age)
+mae = mean_absolute_error(age, age_pred)
+r2 = r2_score(age, age_pred)
+""",
+    ),
+    dict(
+        solution="eval-regression",
+        test="test-eval-regression",
+        why="swaps the arguments of r2_score (R2 is not symmetric)",
+        code="""
+age_pred = cross_val_predict(LinearRegression(), X_age, age,
+                             cv=KFold(n_splits=5, shuffle=True, random_state=0))
+mae = mean_absolute_error(age, age_pred)
+r2 = r2_score(age_pred, age)
+""",
+    ),
+    dict(
+        solution="eval-learning-curve",
+        test="test-eval-learning-curve",
+        why="swaps the training and validation outputs of learning_curve",
+        code="""
+train_sizes, valid_scores, train_scores = learning_curve(
+    clf, X_base, y_base, train_sizes=np.linspace(0.2, 1.0, 5),
+    cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=0), scoring="balanced_accuracy")
+""",
+    ),
+    dict(
+        solution="eval-errorbars",
+        test="test-eval-errorbars",
+        why="forgets the square root of the binomial variance",
+        code="""
+def accuracy_halfwidth(n, p=0.7):
+    return 1.96 * p * (1 - p) / n
+""",
+    ),
+    dict(
+        solution="eval-errorbars",
+        test="test-eval-errorbars",
+        why="ignores the p argument (always uses 0.7)",
+        code="""
+def accuracy_halfwidth(n, p=0.7):
+    return 1.96 * np.sqrt(0.7 * 0.3 / n)
+""",
+    ),
+    dict(
+        solution="eval-groups",
+        test="test-eval-groups",
+        why="uses a shuffled KFold where GroupKFold is needed (visits of one person on both sides)",
+        code="""
+scores_kfold = cross_val_score(knn, X_all, y_all, cv=KFold(n_splits=5, shuffle=True, random_state=0))
+group_cv = KFold(n_splits=5, shuffle=True, random_state=1)
+scores_group = cross_val_score(knn, X_all, y_all, cv=group_cv, groups=subjects)
+""",
+    ),
+    dict(
+        solution="eval-selection",
+        test="test-eval-selection",
+        why="selects the edges on all participants in both procedures",
+        code="""
+def leaky_and_proper(labels):
+    selected = SelectKBest(f_classif, k=10).fit_transform(X_adhd, labels)
+    score = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression()),
+                            selected, labels, cv=adhd_cv).mean()
+    return score, score
+
+acc_leaky, acc_proper = leaky_and_proper(y_adhd)
+acc_leaky_permuted, acc_proper_permuted = leaky_and_proper(y_permuted)
+""",
+    ),
+    dict(
+        solution="eval-selection",
+        test="test-eval-selection",
+        why="returns the two accuracies in the wrong order",
+        code="""
+def leaky_and_proper(labels):
+    selected = SelectKBest(f_classif, k=10).fit_transform(X_adhd, labels)
+    leaky = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression()),
+                            selected, labels, cv=adhd_cv).mean()
+    proper = cross_val_score(make_pipeline(StandardScaler(), SelectKBest(f_classif, k=10),
+                                           LogisticRegression()), X_adhd, labels, cv=adhd_cv).mean()
+    return proper, leaky
+
+acc_leaky, acc_proper = leaky_and_proper(y_adhd)
+acc_leaky_permuted, acc_proper_permuted = leaky_and_proper(y_permuted)
+""",
+    ),
+]

@@ -1,0 +1,170 @@
+"""Plausible wrong answers for source/05_dl_basics/dl_basics.ipynb (see docs/authoring.md)."""
+
+WRONG_ANSWERS = [
+    dict(
+        solution="activations",
+        test="test-activations",
+        why="sign error in the sigmoid: 1 / (1 + exp(z)) decreases with z",
+        code=(
+            "def sigmoid(z):\n    return 1.0 / (1.0 + np.exp(np.asarray(z, dtype=float)))\n\n"
+            "def relu(z):\n    return np.maximum(np.asarray(z, dtype=float), 0.0)\n"
+        ),
+    ),
+    dict(
+        solution="activations",
+        test="test-activations",
+        why="relu zeroes the negative values in place, changing the caller's array",
+        code=(
+            "def sigmoid(z):\n    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))\n\n"
+            "def relu(z):\n    z[z < 0] = 0\n    return z\n"
+        ),
+    ),
+    dict(
+        solution="mlp-forward",
+        test="test-mlp-forward",
+        why="puts the ReLU on the output layer too",
+        code="def mlp_forward(X, W1, b1, W2, b2):\n    return relu(relu(X @ W1 + b1) @ W2 + b2)\n",
+    ),
+    dict(
+        solution="mlp-forward",
+        test="test-mlp-forward",
+        why="forgets the hidden-layer nonlinearity",
+        code="def mlp_forward(X, W1, b1, W2, b2):\n    return (X @ W1 + b1) @ W2 + b2\n",
+    ),
+    dict(
+        solution="losses",
+        test="test-losses",
+        why="naive softmax overflows for large logits (no max subtraction)",
+        code=(
+            "def mse(y_pred, y_true):\n    return float(np.mean((np.asarray(y_pred) - np.asarray(y_true)) ** 2))\n\n"
+            "def cross_entropy(logits, labels):\n"
+            "    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)\n"
+            "    return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))\n"
+        ),
+    ),
+    dict(
+        solution="losses",
+        test="test-losses",
+        why="softmax over the wrong axis (over samples instead of classes)",
+        code=(
+            "def mse(y_pred, y_true):\n    return float(np.mean((np.asarray(y_pred) - np.asarray(y_true)) ** 2))\n\n"
+            "def cross_entropy(logits, labels):\n"
+            "    z = logits - logits.max(axis=0, keepdims=True)\n"
+            "    logp = z - np.log(np.exp(z).sum(axis=0, keepdims=True))\n"
+            "    return float(-np.mean(logp[np.arange(len(labels)), labels]))\n"
+        ),
+    ),
+    dict(
+        solution="losses",
+        test="test-losses",
+        why="sums the squared errors instead of averaging them",
+        code=(
+            "def mse(y_pred, y_true):\n    return float(np.sum((np.asarray(y_pred) - np.asarray(y_true)) ** 2))\n\n"
+            "def cross_entropy(logits, labels):\n"
+            "    m = logits.max(axis=1, keepdims=True)\n"
+            "    lse = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))\n"
+            "    return float(np.mean(lse - logits[np.arange(len(labels)), labels]))\n"
+        ),
+    ),
+    dict(
+        solution="gradient-step",
+        test="test-gradient-step",
+        why="sign error: moves WITH the gradient (gradient ascent)",
+        code=(
+            "def gradient_step(w, b, x, y, lr):\n    p = sigmoid(w * x + b)\n"
+            "    return w + lr * np.mean((p - y) * x), b + lr * np.mean(p - y)\n"
+        ),
+    ),
+    dict(
+        solution="gradient-step",
+        test="test-gradient-step",
+        why="sums the gradient over samples instead of averaging it",
+        code=(
+            "def gradient_step(w, b, x, y, lr):\n    p = sigmoid(w * x + b)\n"
+            "    return w - lr * np.sum((p - y) * x), b - lr * np.sum(p - y)\n"
+        ),
+    ),
+    dict(
+        solution="fit-autograd",
+        test="test-fit-autograd",
+        why="forgets to zero the gradients, which accumulate across steps",
+        code=(
+            "def fit_logistic_autograd(x, y, n_steps, lr):\n"
+            "    w = torch.zeros((), dtype=torch.float64, requires_grad=True)\n"
+            "    b = torch.zeros((), dtype=torch.float64, requires_grad=True)\n"
+            "    for _ in range(n_steps):\n"
+            "        loss = F.binary_cross_entropy(torch.sigmoid(w * x + b), y)\n"
+            "        loss.backward()\n"
+            "        with torch.no_grad():\n"
+            "            w -= lr * w.grad\n"
+            "            b -= lr * b.grad\n"
+            "    return w.item(), b.item()\n"
+        ),
+    ),
+    dict(
+        solution="conv1d",
+        test="test-conv1d",
+        why="uses np.convolve, which flips the kernel (not what PyTorch's conv layers compute)",
+        code="def conv1d_valid(signal, kernel):\n    return np.convolve(signal, kernel, mode='valid')\n",
+    ),
+    dict(
+        solution="conv1d",
+        test="test-conv1d",
+        why="returns the 'same'-length output with zero padding instead of the valid positions",
+        code="def conv1d_valid(signal, kernel):\n    return np.correlate(signal, kernel, mode='same')\n",
+    ),
+    dict(
+        solution="rnn",
+        test="test-rnn",
+        why="forgets the recurrence: each state depends on the current input only",
+        code=(
+            "def rnn_forward(x_seq, W_xh, W_hh, b):\n"
+            "    return np.array([np.tanh(W_xh @ x_t + b) for x_t in x_seq])\n"
+        ),
+    ),
+    dict(
+        solution="rnn",
+        test="test-rnn",
+        why="multiplies the state by the transposed recurrent matrix (h @ W_hh instead of W_hh @ h)",
+        code=(
+            "def rnn_forward(x_seq, W_xh, W_hh, b):\n"
+            "    h = np.zeros(W_hh.shape[0])\n    out = []\n"
+            "    for x_t in x_seq:\n"
+            "        h = np.tanh(W_xh @ x_t + h @ W_hh + b)\n        out.append(h)\n"
+            "    return np.array(out)\n"
+        ),
+    ),
+    dict(
+        solution="train-regressor",
+        test="test-train-regressor",
+        why="forgets optimizer.zero_grad(): gradients accumulate",
+        code=(
+            "def train_regressor(model, x, y, n_steps, lr):\n"
+            "    optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n"
+            "    losses = []\n"
+            "    for _ in range(n_steps):\n"
+            "        loss = nn.MSELoss()(model(x), y)\n"
+            "        loss.backward()\n"
+            "        optimizer.step()\n"
+            "        losses.append(loss.item())\n"
+            "    return losses\n"
+        ),
+    ),
+    dict(
+        solution="train-regressor",
+        test="test-train-regressor",
+        why="creates the optimizer inside the loop (Adam's running averages are reset every step)",
+        code=(
+            "def train_regressor(model, x, y, n_steps, lr):\n"
+            "    losses = []\n"
+            "    for _ in range(n_steps):\n"
+            "        optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n"
+            "        optimizer.zero_grad()\n"
+            "        loss = nn.MSELoss()(model(x), y)\n"
+            "        loss.backward()\n"
+            "        optimizer.step()\n"
+            "        losses.append(loss.item())\n"
+            "    return losses\n"
+        ),
+    ),
+]
