@@ -2,7 +2,7 @@
 VENV := $(shell scripts/venv-path)
 PRIMER := $(VENV)/bin/primer
 
-.PHONY: hub test env release strip check lock
+.PHONY: hub test env release strip check lock bench-grading bench-notebooks
 
 hub: env            ## start the course hub on http://127.0.0.1:8000 (as root)
 	$(PRIMER) hub
@@ -26,3 +26,9 @@ lock: env           ## re-pin constraints.txt from the current venv
 	(echo '# Every package of the course environment, pinned (pip freeze of a working install).'; \
 	 echo '# Regenerate with `make lock` after changing pyproject.toml.'; \
 	 $(VENV)/bin/pip freeze --exclude primer-course | sed 's/+cpu$$//') > constraints.txt
+
+bench-grading: env  ## benchmark: plain nbgrader autograde vs primer autograde -j 2 (prints figures)
+	$(VENV)/bin/python benchmarks/grading_benchmark.py $(BENCH_ARGS)
+
+bench-notebooks: env  ## benchmark: run time of each solution notebook (median of 3; budget 30 s)
+	$(VENV)/bin/python benchmarks/notebook_times.py $(BENCH_ARGS)

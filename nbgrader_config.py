@@ -52,3 +52,11 @@ c.Autograde.autograde_preprocessors = [
 ]
 c.SandboxedExecute.notebook_timeout = 600  # seconds for a whole notebook
 c.SandboxedExecute.max_output_bytes = 200_000  # characters of output kept per cell
+
+# Feedback shows which test failed and its message, never the hidden tests
+# (nbgrader #917). nbgrader's own list, plus the step that hides them.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "primer.grading.feedback.HideHiddenTests",
+]

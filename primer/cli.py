@@ -4,6 +4,9 @@
     primer release   regenerate release/ from source/ with nbgrader
     primer strip     clear the outputs of the notebooks in source/
     primer check     source/ stored without outputs and release/ up to date
+    primer autograde grade an assignment for the class, in parallel and sandboxed
+    primer export    grades as an LMS-ready CSV and a per-question breakdown
+    primer survey    the feedback survey's answers as one table
 """
 from __future__ import annotations
 
@@ -66,6 +69,16 @@ def cmd_check(args) -> int:
     return 1 if problems else 0
 
 
+def cmd_autograde(args) -> int:
+    from primer.grading.parallel import autograde_class, format_summary
+
+    course = find_repo(args.course)
+    results = autograde_class(course, args.assignment, students=args.student or None,
+                              workers=args.jobs)
+    print(format_summary(args.assignment, results))
+    return 0 if all(r.status != "failed" for r in results) else 3
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="primer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,6 +89,24 @@ def main(argv: list[str] | None = None) -> int:
     verbs.add_parser("release", help="regenerate release/ from source/").set_defaults(run=cmd_release)
     verbs.add_parser("strip", help="clear outputs in source/").set_defaults(run=cmd_strip)
     verbs.add_parser("check", help="check source/ and release/").set_defaults(run=cmd_check)
+    grade = verbs.add_parser("autograde", help="grade an assignment for the class, in parallel, sandboxed")
+    grade.add_argument("assignment")
+    grade.add_argument("--student", action="append", help="only this student (repeatable)")
+    grade.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2,
+                       help="parallel workers (default: one per core)")
+    grade.add_argument("--course", default=None, help="course directory (default: the current one)")
+    grade.set_defaults(run=cmd_autograde)
+    # These two hand their arguments on to the module that does the work.
+    verbs.add_parser("export", help="grades as CSV for an LMS, and per question", add_help=False)
+    verbs.add_parser("survey", help="the feedback survey's answers as a table", add_help=False)
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "export":
+        from primer.grading.export import main as export_main
+        return export_main(argv[1:])
+    if argv and argv[0] == "survey":
+        from primer.feedback_survey import main as survey_main
+        return survey_main(argv[1:])
     args = parser.parse_args(argv)
     try:
         return args.run(args)

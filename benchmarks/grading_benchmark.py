@@ -1,0 +1,157 @@
+"""Benchmark: plain sequential `nbgrader autograde` against `primer autograde -j N`.
+
+A synthetic class (a mix of correct, partly wrong and blank work) for each
+chosen assignment is graded in one run, side by side:
+
+1. raw nbclient: the same notebooks executed with N processes, no grading;
+2. plain nbgrader 0.9.6: `nbgrader autograde` with nbgrader's own Execute
+   (no sandbox), one student after another, as nbgrader does it;
+3. `primer autograde -j N`: staged, sandboxed, parallel.
+
+It prints the wall times, the speed-up of 3 over 2, the overhead of 3 over 1,
+the peak memory in use on the machine during each, and whether 2 and 3 gave
+identical scores. Run: `make bench-grading` (or with --students/--assignments).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import multiprocessing
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import REPO, source_notebook  # noqa: E402
+from nbgrader_course import ScratchCourse, solved_release  # noqa: E402
+from notebook_runner import load_wrong_answers  # noqa: E402
+
+PLAIN_PREPROCESSORS = """
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata"]
+"""
+
+
+class MemoryPeak:
+    """Peak of memory in use on the machine (MemTotal - MemAvailable) above the start."""
+
+    def __init__(self):
+        self.peak = self.start = self._used()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def _used() -> int:
+        fields = dict(line.split(":") for line in Path("/proc/meminfo").read_text().splitlines())
+        kib = lambda name: int(fields[name].split()[0])  # noqa: E731
+        return (kib("MemTotal") - kib("MemAvailable")) * 1024
+
+    def _sample(self):
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, self._used())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mib(self) -> float:
+        return (self.peak - self.start) / 2 ** 20
+
+
+def synthetic_submission(kind: str, release_path: Path, assignment: str, index: int):
+    source = source_notebook(assignment)
+    if kind == "blank":
+        return nbformat.read(release_path, as_version=4)
+    notebook = solved_release(release_path, source)
+    if kind == "partly wrong":
+        wrong = load_wrong_answers(assignment)
+        for entry in wrong[index % max(len(wrong), 1)::3][:2]:
+            for cell in notebook.cells:
+                if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == entry["solution"]:
+                    cell.source = entry["code"]
+    return notebook
+
+
+def build_class(root: Path, assignments: list[str], students: int) -> ScratchCourse:
+    course = ScratchCourse(root)
+    kinds = ["correct", "partly wrong", "blank"]
+    for assignment in assignments:
+        release = course.generate(assignment)
+        for i in range(students):
+            notebook = synthetic_submission(kinds[i % 3], release, assignment, i)
+            folder = course.submit(f"student{i:03d}", assignment, notebook)
+            (folder / "timestamp.txt").write_text("2026-11-29 09:00:00.000000 UTC")
+    return course
+
+
+def _execute(path: str) -> None:
+    from nbclient import NotebookClient
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+
+
+def run_raw(course: ScratchCourse, workers: int) -> None:
+    paths = sorted(str(p) for p in (course.root / "submitted").glob("*/*/*.ipynb"))
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(_execute, paths, chunksize=1)
+
+
+def scores(course: ScratchCourse, assignments, students) -> dict:
+    return {(a, s): course.grades(a, s) for a in assignments
+            for s in (f"student{i:03d}" for i in range(students))}
+
+
+def timed(label: str, action) -> tuple[float, float]:
+    with MemoryPeak() as memory:
+        start = time.perf_counter()
+        action()
+        seconds = time.perf_counter() - start
+    print(f"  {label:<44} {seconds:8.1f} s   peak memory +{memory.mib:7.0f} MiB", flush=True)
+    return seconds, memory.mib
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--assignments", nargs="+", default=["00_setup", "01_prerequisites"])
+    parser.add_argument("-j", "--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="primer-bench-") as scratch:
+        print(f"class: {args.students} students x {args.assignments}, {args.jobs} workers", flush=True)
+        plain = build_class(Path(scratch) / "plain", args.assignments, args.students)
+        with open(plain.root / "nbgrader_config.py", "a") as config:
+            config.write(PLAIN_PREPROCESSORS)
+        ours = build_class(Path(scratch) / "ours", args.assignments, args.students)
+
+        raw_seconds, _ = timed(f"raw nbclient, {args.jobs} processes", lambda: run_raw(plain, args.jobs))
+        plain_seconds, _ = timed("plain nbgrader autograde, sequential", lambda: [
+            plain.autograde(a) for a in args.assignments])
+        ours_seconds, _ = timed(f"primer autograde -j {args.jobs} (sandboxed)", lambda: [
+            subprocess.run([sys.executable, "-m", "primer.cli", "autograde", a, "-j", str(args.jobs),
+                            "--course", str(ours.root)], check=False, capture_output=True)
+            for a in args.assignments])
+        same = scores(plain, args.assignments, args.students) == scores(ours, args.assignments, args.students)
+        print(f"  speed-up over plain nbgrader:   {plain_seconds / ours_seconds:5.2f}x (target >= 1.8x)")
+        print(f"  overhead over raw nbclient:     {ours_seconds / raw_seconds:5.2f}x (target <= 1.15x)")
+        print(f"  identical scores:               {same}")
+        return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
