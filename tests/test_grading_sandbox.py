@@ -76,7 +76,7 @@ def graded(tmp_path_factory):
     course = tiny_course(tmp_path_factory.mktemp("class"))
     root = course.root
     with open(root / "nbgrader_config.py", "a") as config:
-        config.write("\nc.Execute.timeout = 20\nc.SandboxedExecute.notebook_timeout = 60\n")
+        config.write("\nc.Execute.timeout = 45\nc.SandboxedExecute.notebook_timeout = 60\n")
     release = nbformat.read(root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
     submitted = root / "submitted"
     write_submission(submitted / "good" / ASSIGNMENT, answered(release))
@@ -179,6 +179,7 @@ def test_huge_output_is_cut(graded, student):
     assert size < 1_000_000, f"{student}'s graded notebook keeps {size} bytes of output"
     assert "output cut" in _outputs(graded, student) or "Output truncated" in _outputs(graded, student)
     assert graded["course"].grades(ASSIGNMENT, student)["test_square"] == (2.0, 2.0)
+    assert "output was cut" in graded["rows"][student]
 
 
 def test_symlinks_are_never_followed(graded):

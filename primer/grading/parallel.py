@@ -42,6 +42,7 @@ _LOG_EXPLANATIONS = [
                                      "os._exit(), or ran out of memory)"),
     (r"UnresponsiveKernelError", "the kernel stopped responding and could not be interrupted"),
     (r"CellTimeoutError|Cell execution timed out", "a cell ran past the per-cell time limit"),
+    (r"printed more than \d+ characters", "a cell printed too much: the rest of its output was cut"),
     (r"database is locked", "the gradebook was busy"),
 ]
 

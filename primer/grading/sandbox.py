@@ -244,6 +244,8 @@ class SandboxedExecute(Execute):
             room = max(self.max_output_bytes - used, 0)
             note = self.output_cut_note.format(limit=self.max_output_bytes)
             self._output_sizes[cell_index] = self.max_output_bytes + 1
+            self.log.warning("Cell %d printed more than %d characters: the rest was cut",
+                             cell_index, self.max_output_bytes)
             text = content.get("text", "")[:room] if msg["header"]["msg_type"] == "stream" else ""
             msg = {**msg, "header": {**msg["header"], "msg_type": "stream"},
                    "content": {"name": "stderr" if not text else content.get("name", "stdout"),
