@@ -2,7 +2,7 @@
 VENV := $(shell scripts/venv-path)
 PRIMER := $(VENV)/bin/primer
 
-.PHONY: hub test env release strip check lock bench-grading bench-notebooks
+.PHONY: hub test env release strip check lock bench-grading bench-notebooks book
 
 hub: env            ## start the course hub on http://127.0.0.1:8000 (as root)
 	$(PRIMER) hub
@@ -32,3 +32,6 @@ bench-grading: env  ## benchmark: plain nbgrader autograde vs primer autograde -
 
 bench-notebooks: env  ## benchmark: run time of each solution notebook (median of 3; budget 30 s)
 	$(VENV)/bin/python benchmarks/notebook_times.py $(BENCH_ARGS)
+
+book: env           ## build the course website into book/_build/html (slides, link check)
+	book/build
