@@ -2,7 +2,7 @@
 VENV := $(shell scripts/venv-path)
 PRIMER := $(VENV)/bin/primer
 
-.PHONY: hub test env release strip check lock bench-grading bench-notebooks book
+.PHONY: hub test env release strip check lock bench-grading bench-notebooks bench-hub book
 
 hub: env            ## start the course hub on http://127.0.0.1:8000 (as root)
 	$(PRIMER) hub
@@ -35,3 +35,6 @@ bench-notebooks: env  ## benchmark: run time of each solution notebook (median o
 
 book: env           ## build the course website into book/_build/html (slides, link check)
 	book/build
+
+bench-hub: env      ## benchmark: the morning rush, 30 students log in and run code at once (as root; prints figures)
+	$(VENV)/bin/python benchmarks/hub_rush.py $(BENCH_ARGS)

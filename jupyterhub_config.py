@@ -2,8 +2,9 @@
 
 `make hub` starts it with the local demo defaults (127.0.0.1:8000, demo
 accounts). Every setting comes from primer/hub/config.py and is changed
-through PRIMER_* environment variables (see primer/hub/runtime.py and the
-README's "Running a workshop").
+through PRIMER_* environment variables (see primer/hub/runtime.py,
+primer/hub/auth.py and docs/workshop.md, "Running the course hub for a real
+workshop").
 """
 from pathlib import Path
 

@@ -36,6 +36,8 @@ def cmd_hub(args) -> int:
   instructor:  {', '.join(runtime.instructors)}
                password: {passwords['instructor']}
                course directory: {course_directory(runtime.instructors[0])}
+  graders:     {', '.join(runtime.graders) or '(none)'} (the instructors' password)
+  formgrader:  {runtime.url}/services/primer/formgrader
 
   (passwords are kept in {runtime.state / 'passwords.json'}; Ctrl-C stops the hub)
 """, flush=True)

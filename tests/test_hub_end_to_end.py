@@ -4,8 +4,9 @@ A student logs in with the shared password, fetches the Prerequisites
 assignment through their own server's nbgrader HTTP API, answers it through the
 Jupyter contents API and submits; the instructor collects, autogrades,
 generates and releases feedback with the real nbgrader commands, as their own
-Unix user; the student fetches the feedback. Then the hub is stopped with
-Ctrl-C and nothing of the test may be left running.
+Unix user; the student fetches the feedback. At the end of the session the hub
+is stopped with Ctrl-C and nothing of it may be left running
+(hub_harness.shared_hub).
 """
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import source_notebook
-from hub_harness import (PASSWORD_INSTRUCTOR, PASSWORD_STUDENT, HubUser, CourseHub,
-                         feedback_score)
+from hub_harness import PASSWORD_STUDENT, CourseHub, HubUser, feedback_score, shared_hub
 from nbgrader_course import solved_release
 from primer.hub.unix import run_as
 
@@ -30,17 +30,10 @@ pytestmark = pytest.mark.hub
 
 
 @pytest.fixture(scope="module")
-def hub():
-    if os.geteuid() != 0:
-        pytest.fail("the hub tests create real Unix users and need root: run `sudo make test`")
-    hub = CourseHub(prefix="pt", students=2)
-    try:
-        hub.start()
-        yield hub
-    finally:
-        leftovers = hub.stop()
-        hub.cleanup()
-        assert leftovers == [], f"left running after Ctrl-C: {leftovers}"
+def hub(request):
+    # Shared with the other hub test modules; stopped with Ctrl-C at the end of
+    # the session, when nothing of it may be left running.
+    return shared_hub(request)
 
 
 def instructor_nbgrader(hub: CourseHub, *args: str):

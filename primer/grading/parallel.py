@@ -100,10 +100,22 @@ def _autograde_in_child(course: Path, assignment: str, student: str, log_path: P
         os._exit(code)
 
 
+def gradebook_url(course: Path) -> str:
+    """The gradebook nbgrader itself would use for ``course`` (its config may name PostgreSQL)."""
+    from jupyter_core.paths import jupyter_config_path
+    from nbgrader.apps import NbGrader
+    from nbgrader.coursedir import CourseDirectory
+
+    app = NbGrader()
+    app.config_file_paths.append([str(course), *jupyter_config_path()])  # the course file wins
+    app.load_config_file()
+    return CourseDirectory(config=app.config, root=str(course)).db_url
+
+
 def _read_scores(course: Path, assignment: str, student: str) -> tuple[float | None, float | None]:
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with Gradebook(gradebook_url(course)) as gradebook:
         try:
             submission = gradebook.find_submission(assignment, student)
         except MissingEntry:

@@ -1,51 +1,112 @@
 """The hub's settings, applied by jupyterhub_config.py.
 
 Defaults give the local demo: 127.0.0.1:8000, real Unix accounts started with
-LocalProcessSpawner, a shared student password and an instructor password.
+a LocalProcessSpawner, a shared student password and a staff password, the
+formgrader as a hub-managed service, an idle culler, memory and CPU limits.
+Every setting comes from the environment (primer/hub/runtime.py lists them).
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from primer.course import COURSE_ID
+from primer.hub.auth import configure_authentication
+from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, course_directory, python_stubs
 from primer.hub.runtime import HubRuntime
+from primer.hub.services import stop_stale_services
+
+FORMGRADER_SERVICE = COURSE_ID  # the formgrader is at /services/<course>/formgrader
 
 
 def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
     runtime = runtime or HubRuntime.from_environment()
     venv_bin = Path(sys.prefix) / "bin"
-    passwords = runtime.passwords()
 
     c.JupyterHub.ip = runtime.ip
     c.JupyterHub.port = runtime.port
-    # The hub's own API and the proxy's API sit on loopback beside the public port.
+    # The hub's own API, the proxy's API and the formgrader sit on loopback beside the public port.
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = runtime.port + 1
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{runtime.port + 2}"
     c.ConfigurableHTTPProxy.command = [
         str(repo / "deploy" / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy")]
     c.ConfigurableHTTPProxy.pid_file = str(runtime.state / "jupyterhub-proxy.pid")
-    c.JupyterHub.db_url = f"sqlite:///{runtime.state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.db_url = runtime.hub_db_url or f"sqlite:///{runtime.state / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(runtime.state / "jupyterhub_cookie_secret")
+    # PRIMER_KEEP_SERVERS=1: restarting the hub (e.g. to change a setting) leaves
+    # everyone's server running; they reconnect when it is back.
+    c.JupyterHub.cleanup_servers = not runtime.keep_servers
+    c.JupyterHub.cleanup_proxy = not runtime.keep_servers
 
-    c.JupyterHub.authenticator_class = "shared-password"
-    c.SharedPasswordAuthenticator.user_password = passwords["student"]
-    # Instructors are admins: only the admin password logs them in, so the
-    # students' shared password cannot be used to impersonate them.
-    c.SharedPasswordAuthenticator.admin_password = passwords["instructor"]
-    c.Authenticator.admin_users = set(runtime.instructors)
-    c.Authenticator.allowed_users = set(runtime.students)
+    configure_authentication(c, runtime)
 
-    c.JupyterHub.spawner_class = "localprocess"
+    c.JupyterHub.spawner_class = "primer.hub.spawner.CourseSpawner"
+    c.CourseSpawner.staff_group = STAFF_GROUP
+    c.CourseSpawner.config_paths = {role: str(runtime.jupyter_config / role)
+                                    for role in ("student", "staff")}
     c.Spawner.cmd = [str(venv_bin / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
-    c.Spawner.environment = {"PRIMER_EXCHANGE_ROOT": str(runtime.exchange)}
+    c.Spawner.environment = {
+        "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
+        "NILEARN_SHARED_DATA": str(runtime.shared_data),
+        "PYTHONPATH": str(python_stubs(runtime)),  # faster server start (course_setup)
+    }
+    c.Spawner.mem_limit = runtime.mem_limit or None
+    c.Spawner.cpu_limit = runtime.cpu_limit or None
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 120
 
     c.JupyterHub.load_groups = {
-        f"formgrade-{COURSE_ID}": {"users": list(runtime.instructors)},
-        f"nbgrader-{COURSE_ID}": {"users": list(runtime.students)},
+        STAFF_GROUP: {"users": list(runtime.staff)},
+        STUDENT_GROUP: {"users": list(runtime.students)},
     }
+    services, roles = [], [{
+        # Instructors and graders open the formgrader service; students cannot.
+        "name": f"formgrader-{COURSE_ID}",
+        "groups": [STAFF_GROUP],
+        "scopes": [f"access:services!service={FORMGRADER_SERVICE}", "list:services",
+                   "read:services"],
+    }]
+    owner = runtime.instructors[0]
+    try:
+        course = course_directory(owner)
+    except KeyError:  # the account is made by `primer hub` before the hub starts
+        course = None
+    if course is not None:
+        services.append({
+            "name": FORMGRADER_SERVICE,
+            "url": f"http://127.0.0.1:{runtime.formgrader_port}",
+            "command": [str(venv_bin / "jupyterhub-singleuser"),
+                        "--ServerApp.default_url=/formgrader"],
+            "user": owner,
+            "cwd": str(course),
+            "environment": {
+                "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
+                "JUPYTER_CONFIG_PATH": str(runtime.jupyter_config / "staff"),
+                "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+                "PYTHONPATH": str(python_stubs(runtime)),
+            },
+            "oauth_no_confirm": True,
+            "display": True,
+        })
+
+    if runtime.idle_timeout:
+        services.append({
+            "name": "idle-culler",
+            "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                        f"--timeout={runtime.idle_timeout}",
+                        f"--cull-every={max(10, min(300, runtime.idle_timeout // 4))}"],
+        })
+        roles.append({
+            "name": "idle-culler",
+            "services": ["idle-culler"],
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        })
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles
+    if os.geteuid() == 0:
+        # A crashed hub's services still hold their ports: stop them before ours start.
+        stop_stale_services([s["name"] for s in services], f"http://127.0.0.1:{runtime.port + 1}/")
     return runtime

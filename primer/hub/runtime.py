@@ -1,22 +1,48 @@
-"""Where the hub keeps its state, who is on it, and the demo passwords.
+"""Where the hub keeps its state, who is on it, and how it is run.
 
 Everything is set through the environment so that one jupyterhub_config.py
-serves the local demo (the defaults), a real workshop and the tests:
+serves the local demo (the defaults), a real workshop and the tests
+(docs/workshop.md explains each setting):
 
-=========================  ==========================================  ======================
-variable                   meaning                                     default
-=========================  ==========================================  ======================
-PRIMER_RUNTIME             hub database, secrets, nbgrader exchange    /srv/primer
-PRIMER_HUB_IP              address the hub listens on                  127.0.0.1
-PRIMER_HUB_PORT            port of the hub (the proxy's public port)   8000
-PRIMER_INSTRUCTORS         comma-separated instructor accounts         demo-instructor
-PRIMER_STUDENTS            comma-separated student accounts            demo-student-1,-2,-3
-PRIMER_STUDENT_PASSWORD    shared password of the students             generated once, saved
-PRIMER_INSTRUCTOR_PASSWORD password of the instructors (>= 32 chars)   generated once, saved
-=========================  ==========================================  ======================
+==========================  ==========================================  ======================
+variable                    meaning                                     default
+==========================  ==========================================  ======================
+PRIMER_RUNTIME              hub database, secrets, nbgrader exchange    /srv/primer
+PRIMER_HUB_IP               address the hub listens on                  127.0.0.1
+PRIMER_HUB_PORT             the proxy's public port; the hub's API,     8000
+                            the proxy's API and the formgrader service
+                            use the next three ports on 127.0.0.1
+PRIMER_INSTRUCTORS          comma-separated instructor accounts (hub    demo-instructor
+                            admins; the first owns the course)
+PRIMER_GRADERS              comma-separated grader accounts (use the    (none)
+                            formgrader, not hub admins)
+PRIMER_STUDENTS             comma-separated student accounts            demo-student-1,-2,-3
+PRIMER_ROSTER               CSV roster (username,role) read at start,   (none)
+                            added to the three lists above
+PRIMER_STUDENT_PASSWORD     the students' shared password (>= 8 chars)  generated once, saved
+PRIMER_INSTRUCTOR_PASSWORD  password of instructors and graders         generated once, saved
+                            (>= 32 chars)
+PRIMER_AUTH                 shared-password, github, oidc or lti        shared-password
+                            (primer/hub/auth.py lists their variables)
+PRIMER_RELEASE              assignments released when the hub starts:   all
+                            all, none, or a comma-separated list
+PRIMER_SHARED_DATA          read-only data folder of every user         $PRIMER_RUNTIME/shared-data
+                            (NILEARN_SHARED_DATA in every server)
+PRIMER_IDLE_TIMEOUT         seconds after which an idle server is       3600
+                            stopped (0: never)
+PRIMER_MEM_LIMIT            memory of one user's server and kernels     2G
+                            (e.g. 2G; 0: no limit)
+PRIMER_CPU_LIMIT            CPUs of one user's server and kernels       1
+                            (e.g. 1.5; 0: no limit)
+PRIMER_HUB_DB_URL           the hub's database (SQLAlchemy URL)         sqlite in $PRIMER_RUNTIME/hub
+PRIMER_GRADEBOOK_URL        nbgrader's gradebook (SQLAlchemy URL)       sqlite in the course directory
+PRIMER_KEEP_SERVERS         1: stopping the hub leaves users' servers   0
+                            running (for restarts during a workshop)
+==========================  ==========================================  ======================
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import secrets
@@ -24,13 +50,76 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_STUDENTS = "demo-student-1,demo-student-2,demo-student-3"
+ROLES = ("student", "grader", "instructor")
 
 
-def _names(variable: str, default: str) -> list[str]:
+def _names(variable: str, default: str, required: bool = True) -> list[str]:
     names = [n.strip() for n in os.environ.get(variable, default).split(",") if n.strip()]
-    if not names:
+    if required and not names:
         raise ValueError(f"{variable} is empty: give at least one account name, e.g. {default}")
     return names
+
+
+def read_roster(path: Path) -> dict[str, list[str]]:
+    """Accounts by role from a CSV roster with the columns ``username`` and ``role``.
+
+    ``role`` is student, grader or instructor (empty means student); other
+    columns (names, e-mail) are allowed and ignored.
+    """
+    by_role: dict[str, list[str]] = {role: [] for role in ROLES}
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise ValueError(f"roster {path} not found (PRIMER_ROSTER)") from None
+    if rows and "username" not in rows[0]:
+        raise ValueError(f"roster {path} has no 'username' column: the first line must be "
+                         "a header such as `username,role`")
+    for number, row in enumerate(rows, start=2):
+        name = (row.get("username") or "").strip().lower()
+        role = (row.get("role") or "student").strip().lower()
+        if not name:
+            continue
+        if role not in ROLES:
+            raise ValueError(f"{path}, line {number}: role {role!r} is not one of {', '.join(ROLES)}")
+        by_role[role].append(name)
+    return by_role
+
+
+def _number(variable: str, default: str) -> float:
+    value = os.environ.get(variable, default)
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{variable}={value!r} is not a number") from None
+
+
+def parse_memory(value: str) -> int:
+    """'2G', '512M', '0' -> bytes."""
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    text = value.strip().upper().removesuffix("B")
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise ValueError(f"PRIMER_MEM_LIMIT={value!r}: use e.g. 2G, 512M or 0 (no limit)") from None
+
+
+def database_url(url: str) -> str:
+    """SQLAlchemy 2.1 takes postgresql:// for psycopg 3; the course pins psycopg2 (binary)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def _unique(*groups) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for group in groups:
+        for name in group:
+            seen.setdefault(name, None)
+    return tuple(seen)
 
 
 @dataclass(frozen=True)
@@ -40,19 +129,66 @@ class HubRuntime:
     port: int
     instructors: tuple[str, ...]
     students: tuple[str, ...]
+    graders: tuple[str, ...] = ()
+    release: str = "all"
+    auth: str = "shared-password"
+    idle_timeout: int = 3600
+    mem_limit: int = 2 * 1024**3
+    cpu_limit: float = 1.0
+    hub_db_url: str = ""
+    gradebook_url: str = ""
+    keep_servers: bool = False
+    shared_data_dir: str = ""
 
     @classmethod
     def from_environment(cls) -> "HubRuntime":
         port = os.environ.get("PRIMER_HUB_PORT", "8000")
-        if not port.isdigit() or not 0 < int(port) < 65533:
+        if not port.isdigit() or not 0 < int(port) < 65531:
             raise ValueError(f"PRIMER_HUB_PORT={port!r} is not a port number; use e.g. 8000")
+        instructors = _names("PRIMER_INSTRUCTORS", "demo-instructor")
+        graders = _names("PRIMER_GRADERS", "", required=False)
+        students = _names("PRIMER_STUDENTS", DEFAULT_STUDENTS, required=False)
+        if os.environ.get("PRIMER_ROSTER"):
+            roster = read_roster(Path(os.environ["PRIMER_ROSTER"]))
+            instructors += roster["instructor"]
+            graders += roster["grader"]
+            students += roster["student"]
+        if not students:
+            raise ValueError("PRIMER_STUDENTS is empty (and no PRIMER_ROSTER names students): "
+                             f"give at least one account name, e.g. {DEFAULT_STUDENTS}")
+        instructors = _unique(instructors)
+        graders = tuple(n for n in _unique(graders) if n not in instructors)
+        students = tuple(n for n in _unique(students) if n not in instructors + graders)
+        auth = os.environ.get("PRIMER_AUTH", "shared-password").strip().lower()
+        if auth not in ("shared-password", "github", "oidc", "lti"):
+            raise ValueError(f"PRIMER_AUTH={auth!r}: use shared-password (default), github, oidc or lti")
+        cpu = _number("PRIMER_CPU_LIMIT", "1")
+        idle = _number("PRIMER_IDLE_TIMEOUT", "3600")
+        if cpu < 0 or idle < 0:
+            raise ValueError("PRIMER_CPU_LIMIT and PRIMER_IDLE_TIMEOUT cannot be negative")
+        root = Path(os.environ.get("PRIMER_RUNTIME", "/srv/primer"))
         return cls(
-            root=Path(os.environ.get("PRIMER_RUNTIME", "/srv/primer")),
+            root=root,
             ip=os.environ.get("PRIMER_HUB_IP", "127.0.0.1"),
             port=int(port),
-            instructors=tuple(_names("PRIMER_INSTRUCTORS", "demo-instructor")),
-            students=tuple(_names("PRIMER_STUDENTS", DEFAULT_STUDENTS)),
+            instructors=instructors,
+            students=students,
+            graders=graders,
+            release=os.environ.get("PRIMER_RELEASE", "all").strip() or "all",
+            auth=auth,
+            idle_timeout=int(idle),
+            mem_limit=parse_memory(os.environ.get("PRIMER_MEM_LIMIT", "2G")),
+            cpu_limit=cpu,
+            hub_db_url=database_url(os.environ.get("PRIMER_HUB_DB_URL", "")),
+            gradebook_url=database_url(os.environ.get("PRIMER_GRADEBOOK_URL", "")),
+            keep_servers=os.environ.get("PRIMER_KEEP_SERVERS", "0") not in ("", "0", "false", "no"),
+            shared_data_dir=os.environ.get("PRIMER_SHARED_DATA", ""),
         )
+
+    @property
+    def staff(self) -> tuple[str, ...]:
+        """Instructors and graders: the formgrader's users."""
+        return self.instructors + self.graders
 
     @property
     def exchange(self) -> Path:
@@ -64,8 +200,33 @@ class HubRuntime:
         return self.root / "hub"
 
     @property
+    def jupyter_config(self) -> Path:
+        """Per-role Jupyter settings every server reads (JUPYTER_CONFIG_PATH)."""
+        return self.root / "etc"
+
+    @property
+    def shared_data(self) -> Path:
+        return Path(self.shared_data_dir) if self.shared_data_dir else self.root / "shared-data"
+
+    @property
     def url(self) -> str:
         return f"http://{self.ip}:{self.port}"
+
+    @property
+    def formgrader_port(self) -> int:
+        return self.port + 3
+
+    def assignments_to_release(self, available: list[str]) -> list[str]:
+        if self.release == "all":
+            return list(available)
+        if self.release == "none":
+            return []
+        wanted = [n.strip() for n in self.release.split(",") if n.strip()]
+        unknown = sorted(set(wanted) - set(available))
+        if unknown:
+            raise ValueError(f"PRIMER_RELEASE names unknown assignments {unknown}; "
+                             f"the course has {', '.join(available)}")
+        return wanted
 
     def make_folders(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -78,10 +239,11 @@ class HubRuntime:
         self.exchange.chmod(0o1777)
 
     def passwords(self) -> dict[str, str]:
-        """The students' shared password and the instructors' password.
+        """The students' shared password and the instructors' (and graders') password.
 
         Taken from the environment when set; otherwise generated once and kept
-        in a root-only file, so they stay the same across restarts.
+        in a root-only file, so they stay the same across restarts. There is no
+        built-in default password.
         """
         saved_file = self.state / "passwords.json"
         saved = json.loads(saved_file.read_text()) if saved_file.exists() else {}
@@ -96,6 +258,8 @@ class HubRuntime:
         if len(passwords["instructor"]) < 32:
             raise ValueError("PRIMER_INSTRUCTOR_PASSWORD must be at least 32 characters long "
                              "(instructors are hub admins)")
+        if passwords["student"] == passwords["instructor"]:
+            raise ValueError("PRIMER_STUDENT_PASSWORD and PRIMER_INSTRUCTOR_PASSWORD must differ")
         if passwords != saved:
             self.state.mkdir(parents=True, exist_ok=True)
             saved_file.touch(mode=0o600)

@@ -1,6 +1,7 @@
 """Real Unix accounts for the hub's users, and running commands as them."""
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import re
@@ -15,6 +16,14 @@ VALID_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
 
 class AccountError(RuntimeError):
     pass
+
+
+class CommandError(subprocess.CalledProcessError):
+    """A failed command whose message carries the end of its output."""
+
+    def __str__(self) -> str:
+        output = ((self.stdout or "") + (self.stderr or ""))[-3000:]
+        return f"{super().__str__()}\n{output}"
 
 
 def require_root(what: str) -> None:
@@ -44,6 +53,29 @@ def ensure_user(name: str) -> pwd.struct_passwd:
     return entry
 
 
+def ensure_group(group: str, members: list[str] | tuple[str, ...]) -> grp.struct_group:
+    """Create the Unix group ``group`` unless it exists and add ``members`` to it."""
+    try:
+        grp.getgrnam(group)
+    except KeyError:
+        require_root(f"creating the group {group!r}")
+        subprocess.run(["groupadd", group], check=True, capture_output=True, text=True)
+    entry = grp.getgrnam(group)
+    for name in members:
+        if name not in entry.gr_mem:
+            subprocess.run(["usermod", "--append", "--groups", group, name],
+                           check=True, capture_output=True, text=True)
+    return grp.getgrnam(group)
+
+
+def remove_group(group: str) -> None:
+    try:
+        grp.getgrnam(group)
+    except KeyError:
+        return
+    subprocess.run(["groupdel", group], capture_output=True)
+
+
 def remove_user(name: str) -> None:
     """Stop every process of ``name`` and delete the account and its home."""
     try:
@@ -68,10 +100,11 @@ def run_as(name: str, argv: list[str], cwd: Path, env: dict[str, str] | None = N
     """Run ``argv`` as the Unix user ``name`` (the caller is root), capturing its output."""
     entry = pwd.getpwnam(name)
     result = subprocess.run(
-        argv, cwd=cwd, user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
+        argv, cwd=cwd, user=entry.pw_uid, group=entry.pw_gid,
+        extra_groups=os.getgrouplist(entry.pw_name, entry.pw_gid),
         env=user_environment(entry, env), capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise subprocess.CalledProcessError(result.returncode, argv, result.stdout, result.stderr)
+        raise CommandError(result.returncode, argv, result.stdout, result.stderr)
     return result
 
 

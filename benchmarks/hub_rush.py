@@ -1,0 +1,171 @@
+"""The morning rush: N students log in at once, start their servers and run code.
+
+    sudo .venv/bin/python benchmarks/hub_rush.py [--students 30]     (make bench-hub)
+
+Starts the course hub exactly as the tests do (real Unix users, a free port of
+127.0.0.1, throw-away runtime folder), then every student at the same moment:
+logs in with the shared password, starts their server, starts a kernel and runs
+code in it over the websocket. Prints the time until all are ready, the
+failures and the peak memory; the hub, servers and accounts are removed after.
+Target on 2 cores: 30 students ready within 60 s, 0 failures.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+import aiohttp  # noqa: E402
+
+from hub_harness import PASSWORD_STUDENT, CourseHub  # noqa: E402
+
+
+def used_memory() -> int:
+    info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    kib = lambda key: int(info[key].split()[0]) * 1024  # noqa: E731
+    return kib("MemTotal") - kib("MemAvailable")
+
+
+class MemoryWatch(threading.Thread):
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.baseline = used_memory()
+        self.peak = self.baseline
+        self.running = True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, used_memory())
+            time.sleep(0.25)
+
+
+async def one_student(hub: CourseHub, name: str, start: float, timeout: float) -> dict:
+    steps: dict[str, float] = {}
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=timeout)) as http:
+        await (await http.get(f"{hub.url}/hub/login")).read()
+        xsrf = {c.key: c.value for c in jar}.get("_xsrf", "")
+        response = await http.post(f"{hub.url}/hub/login?next=/hub/home",
+                                   data={"username": name, "password": PASSWORD_STUDENT, "_xsrf": xsrf})
+        assert response.status == 200, f"login: {response.status}"
+        steps["logged in"] = time.monotonic() - start
+        xsrf = {c.key: c.value for c in jar}.get("_xsrf", xsrf)
+        response = await http.post(f"{hub.url}/hub/api/users/{name}/tokens",
+                                   json={"note": "rush", "expires_in": 3600},
+                                   headers={"X-XSRFToken": xsrf})
+        assert response.status in (200, 201), f"token: {response.status}"
+        auth = {"Authorization": f"token {(await response.json())['token']}"}
+        response = await http.post(f"{hub.url}/hub/api/users/{name}/server", headers=auth)
+        assert response.status in (201, 202), f"spawn: {response.status} {await response.text()}"
+        while True:
+            model = await (await http.get(f"{hub.url}/hub/api/users/{name}", headers=auth)).json()
+            server = model.get("servers", {}).get("")
+            if server and server.get("ready"):
+                break
+            if not server and time.monotonic() - start > 10:
+                raise AssertionError("server stopped while starting")
+            await asyncio.sleep(1)
+        steps["server ready"] = time.monotonic() - start
+        base = f"{hub.url}/user/{name}"
+        response = await http.post(f"{base}/api/kernels", json={"name": "python3"}, headers=auth)
+        assert response.status == 201, f"kernel: {response.status}"
+        kernel = (await response.json())["id"]
+        ws_url = f"ws://127.0.0.1:{hub.port}/user/{name}/api/kernels/{kernel}/channels"
+        async with http.ws_connect(ws_url, headers=auth) as ws:
+            msg_id = uuid.uuid4().hex
+            await ws.send_str(json.dumps({
+                "header": {"msg_id": msg_id, "username": name, "session": uuid.uuid4().hex,
+                           "msg_type": "execute_request", "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "channel": "shell",
+                "content": {"code": "import numpy as np; print(int(np.arange(10).sum()))",
+                            "silent": False, "store_history": False, "user_expressions": {},
+                            "allow_stdin": False, "stop_on_error": True}}))
+            output, reply, idle = "", None, False
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    raise AssertionError(f"websocket: {message.type.name} {message.data!r}")
+                data = json.loads(message.data)
+                if data.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                if data["msg_type"] == "stream":
+                    output += data["content"]["text"]
+                elif data["msg_type"] == "execute_reply":
+                    reply = data["content"]["status"]
+                elif data["msg_type"] == "status" and data["content"]["execution_state"] == "idle":
+                    idle = True
+                if idle and reply:
+                    break
+        assert reply == "ok", f"the kernel replied {reply!r}"
+        # The reply says the code ran; its printed output travels on another channel.
+        steps["output seen"] = output.strip() == "45"
+        steps["code ran"] = time.monotonic() - start
+    return steps
+
+
+async def rush(hub: CourseHub, timeout: float) -> list:
+    start = time.monotonic()
+    tasks = [asyncio.create_task(one_student(hub, name, start, timeout)) for name in hub.students]
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=int(os.environ.get("RUSH_STUDENTS", 30)))
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("error: the rush creates real Unix users: run it as root (sudo make bench-hub)", file=sys.stderr)
+        return 1
+    hub = CourseHub(prefix="rush", students=args.students, PRIMER_IDLE_TIMEOUT="0")
+    print(f"starting the hub with {args.students} student accounts ...", flush=True)
+    try:
+        hub.start()
+        watch = MemoryWatch()
+        watch.start()
+        began = time.monotonic()
+        results = asyncio.run(rush(hub, args.timeout))
+        total = time.monotonic() - began
+        watch.running = False
+        watch.join()
+        done = [r for r in results if isinstance(r, dict)]
+        failed = [(name, r) for name, r in zip(hub.students, results) if not isinstance(r, dict)]
+        ready = sorted(r["code ran"] for r in done)
+        servers = sorted(r["server ready"] for r in done)
+        print(f"\nmorning rush: {args.students} students at once on {os.cpu_count()} cores")
+        if ready:
+            print(f"  all ready (logged in, server up, code ran): {ready[-1]:.1f} s"
+                  + ("" if not failed else " (of those that succeeded)"))
+            print(f"  server ready: median {statistics.median(servers):.1f} s, last {servers[-1]:.1f} s")
+            print(f"  code ran:     median {statistics.median(ready):.1f} s, last {ready[-1]:.1f} s")
+        print(f"  failures: {len(failed)}")
+        lost = sum(1 for r in done if not r["output seen"])
+        if lost:
+            print(f"  (code ran everywhere; its printed output did not arrive for {lost})")
+        for name, error in failed:
+            print(f"    {name}: {type(error).__name__}: {error}")
+        print(f"  peak memory: {watch.peak / 2**30:.2f} GiB used "
+              f"(+{(watch.peak - watch.baseline) / 2**30:.2f} GiB over {watch.baseline / 2**30:.2f} GiB before), "
+              f"{(watch.peak - watch.baseline) / max(1, len(done)) / 2**20:.0f} MiB per student")
+        print(f"  target: all {args.students} within 60 s, 0 failures -> "
+              f"{'met' if not failed and ready and ready[-1] <= 60 else 'NOT met'}  (wall {total:.1f} s)")
+        return 0 if not failed else 1
+    finally:
+        print("stopping the hub and removing the accounts ...", flush=True)
+        leftovers = hub.stop(timeout=120)
+        hub.cleanup()
+        if leftovers:
+            print(f"left running after Ctrl-C (killed): {leftovers}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The spawner: each person's server as their own Unix user, with their role's settings and limits.
+
+* The Unix account is created (home 700) when a server first starts, so users an
+  admin adds to the hub later (roster, OAuth, LTI) work without a manual step.
+* Students' servers read the student settings (no formgrader, no Create
+  Assignment), the staff's the staff settings: JUPYTER_CONFIG_PATH points at the
+  role's folder written by ``course_setup.write_server_config``.
+* ``mem_limit`` and ``cpu_limit`` are enforced with a cgroup per user (v1 or
+  v2, whichever the machine has) holding the server and every kernel it starts.
+  Where cgroups cannot be written (some containers) the hub logs a warning
+  and runs without limits.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyterhub.spawner import LocalProcessSpawner
+from traitlets import Dict, Unicode
+
+from primer.hub.unix import ensure_group, ensure_user
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_NAME = "primer-hub"
+CPU_PERIOD_US = 100_000
+
+
+def _write(path: Path, value) -> None:
+    path.write_text(f"{value}\n")
+
+
+class CourseSpawner(LocalProcessSpawner):
+    config_paths = Dict(help="Role (student, staff) -> JUPYTER_CONFIG_PATH.").tag(config=True)
+    staff_group = Unicode("formgrade-primer").tag(config=True)
+
+    @property
+    def role(self) -> str:
+        groups = {group.name for group in self.user.groups}
+        return "staff" if self.user.admin or self.staff_group in groups else "student"
+
+    def get_env(self):
+        env = super().get_env()
+        if self.role in self.config_paths:
+            env["JUPYTER_CONFIG_PATH"] = self.config_paths[self.role]
+        return env
+
+    async def start(self):
+        ensure_user(self.user.name)
+        if self.role == "staff":  # staff added while the hub runs (roster, admin page)
+            ensure_group(self.staff_group, [self.user.name])
+        result = await super().start()
+        try:
+            self.apply_limits(self.pid)
+        except OSError as error:
+            self.log.warning("no memory/CPU limits for %s: %s", self.user.name, error)
+        return result
+
+    # -- cgroups ---------------------------------------------------------
+    def cgroup_folders(self) -> list[Path]:
+        """The user's cgroup folders (two for cgroup v1: memory and cpu; one for v2)."""
+        if (CGROUP_ROOT / "cgroup.controllers").exists():
+            return [CGROUP_ROOT / CGROUP_NAME / self.user.name]
+        return [CGROUP_ROOT / controller / CGROUP_NAME / self.user.name
+                for controller in ("memory", "cpu")]
+
+    def apply_limits(self, pid: int) -> None:
+        if not (self.mem_limit or self.cpu_limit):
+            return
+        v2 = (CGROUP_ROOT / "cgroup.controllers").exists()
+        for folder in self.cgroup_folders():
+            folder.mkdir(parents=True, exist_ok=True)
+            if v2:
+                for parent in (CGROUP_ROOT, folder.parent):
+                    _write(parent / "cgroup.subtree_control", "+memory +cpu")
+                if self.mem_limit:
+                    _write(folder / "memory.max", int(self.mem_limit))
+                    _write(folder / "memory.swap.max", 0)
+                if self.cpu_limit:
+                    _write(folder / "cpu.max", f"{int(self.cpu_limit * CPU_PERIOD_US)} {CPU_PERIOD_US}")
+            elif folder.parts[-3] == "memory" and self.mem_limit:
+                _write(folder / "memory.limit_in_bytes", int(self.mem_limit))
+            elif folder.parts[-3] == "cpu" and self.cpu_limit:
+                _write(folder / "cpu.cfs_period_us", CPU_PERIOD_US)
+                _write(folder / "cpu.cfs_quota_us", int(self.cpu_limit * CPU_PERIOD_US))
+            _write(folder / "cgroup.procs", pid)
+        self.log.info("limits for %s: memory %s bytes, %s CPU", self.user.name,
+                      self.mem_limit or "unlimited", self.cpu_limit or "unlimited")
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        for folder in self.cgroup_folders():
+            try:
+                folder.rmdir()  # only succeeds once every process in it has ended
+            except OSError:
+                pass

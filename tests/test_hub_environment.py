@@ -1,0 +1,105 @@
+"""What a student's server gets on the hub: the course kernel, the read-only shared
+data folder (NILEARN_SHARED_DATA), memory and CPU limits, and an idle culler.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hub_harness import (PASSWORD_INSTRUCTOR, PASSWORD_STUDENT, HubUser, execute, shared_hub,
+                         start_kernel)
+from primer.hub.unix import processes_of
+
+pytestmark = pytest.mark.hub
+GIB = 1024**3
+
+
+@pytest.fixture(scope="module")
+def hub(request):
+    return shared_hub(request)
+
+
+@pytest.fixture(scope="module")
+def student(hub):
+    user = HubUser(hub, hub.students[4])
+    assert user.login(PASSWORD_STUDENT).status_code == 200
+    user.create_token()
+    user.start_server()
+    user.kernel = start_kernel(user)
+    yield user
+    user.api("DELETE", f"/hub/api/users/{user.name}/server")
+
+
+def test_the_kernel_has_the_course_environment_and_the_shared_data(hub, student):
+    code = ("import os, sys, nilearn, sklearn, nbgrader\n"
+            "from nilearn.datasets import get_data_dirs\n"
+            "print(sys.prefix)\n"
+            "print(os.environ['NILEARN_SHARED_DATA'])\n"
+            "print(get_data_dirs()[0])\n")
+    prefix, shared, nilearn_first = execute(student, student.kernel, code).split()
+    assert Path(prefix) == Path(sys.prefix)  # the course venv
+    assert shared == str(hub.runtime / "shared-data")
+    assert nilearn_first == shared  # nilearn looks in the shared folder first
+    readme = execute(student, student.kernel,
+                     "print(open(os.environ['NILEARN_SHARED_DATA'] + '/README.txt').read()[:9])")
+    assert readme.strip() == "Read-only"
+
+
+def test_memory_and_cpu_limits_hold_the_server_and_its_kernels(hub, student):
+    uid = pwd.getpwnam(student.name).pw_uid
+    pids = processes_of(uid)
+    assert len(pids) >= 2  # the server and its kernel
+    for pid in pids:
+        groups = Path(f"/proc/{pid}/cgroup").read_text()
+        assert f"primer-hub/{student.name}" in groups, groups
+    folder = Path("/sys/fs/cgroup/memory/primer-hub") / student.name
+    if folder.is_dir():  # cgroup v1 (this machine); v2 has memory.max instead
+        assert int((folder / "memory.limit_in_bytes").read_text()) == 2 * GIB
+        quota = Path("/sys/fs/cgroup/cpu/primer-hub", student.name, "cpu.cfs_quota_us")
+        assert int(quota.read_text()) == 100_000  # one CPU
+    # Something in the student's server asking for more than 2 GiB is killed, the server is not.
+    code = ("import subprocess, sys\n"
+            "r = subprocess.run([sys.executable, '-c', 'b = bytearray(3 * 1024**3); b[::4096] = b\"x\" * len(b[::4096])'])\n"
+            "print(r.returncode)")
+    assert execute(student, student.kernel, code).strip() == "-9"
+    assert execute(student, student.kernel, "print('still here')").strip() == "still here"
+
+
+def test_the_idle_culler_runs_and_stops_idle_servers(hub, student):
+    instructor = HubUser(hub, hub.instructor)
+    assert instructor.login(PASSWORD_INSTRUCTOR).status_code == 200
+    instructor.create_token()
+    services = instructor.api("GET", "/hub/api/services").json()
+    assert "idle-culler" in services, services
+    assert services["idle-culler"]["command"][-2].startswith("--timeout=")
+    # The same culler, with a 1-second timeout and a token that sees only this student.
+    name = student.name
+    scopes = [f"{scope}!user={name}" for scope in
+              ("list:users", "read:users:activity", "read:servers", "delete:servers")]
+    response = instructor.api("POST", f"/hub/api/users/{hub.instructor}/tokens",
+                              json={"scopes": scopes, "expires_in": 600})
+    assert response.status_code == 201, response.text
+    culler = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=1", "--cull-every=2",
+         f"--url=http://127.0.0.1:{hub.port + 1}/hub/api"],
+        env={**os.environ, "JUPYTERHUB_API_TOKEN": response.json()["token"]},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            model = student.api("GET", f"/hub/api/users/{name}").json()
+            if not model["servers"]:
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError(f"the culler did not stop {name}'s idle server")
+    finally:
+        culler.terminate()
+        output = culler.communicate(timeout=30)[0]
+    assert "Culling server" in output, output[-2000:]

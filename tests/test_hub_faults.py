@@ -1,0 +1,115 @@
+"""Faults during a workshop, on the real hub with real users.
+
+* The hub dies (SIGKILL, as in a crash) while a student works, and is started
+  again: the student's server, kernel, variables and files survived, and they
+  carry on with the same login.
+* A student's server is killed: they start it again and their saved work is there.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import time
+
+import pytest
+
+from hub_harness import PASSWORD_STUDENT, HubUser, execute, shared_hub, start_kernel
+from primer.hub.unix import processes_of
+
+pytestmark = pytest.mark.hub
+NOTEBOOK = {"cells": [{"cell_type": "code", "source": "answer = 42", "metadata": {},
+                       "outputs": [], "execution_count": None}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+@pytest.fixture(scope="module")
+def hub(request):
+    return shared_hub(request)
+
+
+@pytest.fixture(scope="module")
+def student(hub):
+    user = HubUser(hub, hub.students[2])
+    assert user.login(PASSWORD_STUDENT).status_code == 200
+    user.create_token()
+    user.start_server()
+    yield user
+    user.api("DELETE", f"/hub/api/users/{user.name}/server")
+
+
+def server_pid(hub, name: str) -> int:
+    uid = pwd.getpwnam(name).pw_uid
+    (pid,) = [p for p in processes_of(uid)
+              if b"jupyterhub-singleuser" in open(f"/proc/{p}/cmdline", "rb").read()]
+    return pid
+
+
+def save(user: HubUser, path: str) -> None:
+    response = user.server("PUT", f"api/contents/{path}",
+                           json={"type": "notebook", "format": "json", "content": NOTEBOOK})
+    assert response.status_code in (200, 201), response.text
+
+
+def test_the_hub_crashes_and_restarts_while_a_student_works(hub, student):
+    save(student, "work-before-crash.ipynb")
+    kernel = start_kernel(student)
+    assert execute(student, kernel, "progress = 41\nprint(progress)").strip() == "41"
+    pid = server_pid(hub, student.name)
+
+    hub.crash()
+    assert os.path.exists(f"/proc/{pid}"), "the student's server died with the hub"
+    # the server itself still has the file while the hub is down
+    hub.start()
+    # the crashed hub's formgrader service held its port: the new hub stopped it by PID
+    assert "left by a previous hub" in hub.log()
+
+    model = student.api("GET", f"/hub/api/users/{student.name}").json()
+    assert model["servers"][""]["ready"], model
+    assert server_pid(hub, student.name) == pid, "the server was restarted, not kept"
+    # same login (cookie) and token, same kernel with its variables, same files
+    assert student.session.get(f"{hub.url}/hub/api/user",
+                               headers={"X-XSRFToken": student.session.cookies.get("_xsrf", path="/hub/")},
+                               timeout=30).status_code == 200
+    assert execute(student, kernel, "print(progress + 1)").strip() == "42"
+    assert student.server("GET", "api/contents/work-before-crash.ipynb").status_code == 200
+    # the formgrader service came back too
+    assert student.api("GET", "/services/primer/formgrader/api/assignments").status_code == 403
+
+
+def test_a_killed_server_is_started_again_and_nothing_is_lost(hub, student):
+    save(student, "work-before-kill.ipynb")
+    pid = server_pid(hub, student.name)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # the student starts it again (the hub notices the dead server on this request)
+    student.start_server()
+    assert server_pid(hub, student.name) != pid
+    listing = student.server("GET", "api/contents/").json()
+    names = {entry["name"] for entry in listing["content"]}
+    assert {"work-before-crash.ipynb", "work-before-kill.ipynb"} <= names, names
+    kernel = start_kernel(student)
+    assert execute(student, kernel, "print(6 * 7)").strip() == "42"
+
+
+def test_a_planned_restart_keeps_everyones_server_with_PRIMER_KEEP_SERVERS(hub, student):
+    hub.stop(settle=0)  # the running hub stops every server on Ctrl-C (the demo's default)
+    hub.env["PRIMER_KEEP_SERVERS"] = "1"
+    try:
+        hub.start()
+        student.start_server()
+        kernel = start_kernel(student)
+        assert execute(student, kernel, "kept = 'yes'\nprint(kept)").strip() == "yes"
+        save(student, "work-before-restart.ipynb")
+        pid = server_pid(hub, student.name)
+        left = hub.stop(settle=0)  # e.g. `systemctl restart` to change a setting
+        assert any(f"(pid {pid})" in entry for entry in left), left
+    finally:
+        del hub.env["PRIMER_KEEP_SERVERS"]
+        hub.start()  # without the setting again: the end of the session stops everything
+    assert server_pid(hub, student.name) == pid
+    assert student.api("GET", f"/hub/api/users/{student.name}").json()["servers"][""]["ready"]
+    assert execute(student, kernel, "print(kept)").strip() == "yes"
+    assert student.server("GET", "api/contents/work-before-restart.ipynb").status_code == 200
