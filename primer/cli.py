@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from primer.course import (cells_with_outputs, find_repo, generate_release,
@@ -42,6 +43,10 @@ def cmd_hub(args) -> int:
   (passwords are kept in {runtime.state / 'passwords.json'}; Ctrl-C stops the hub)
 """, flush=True)
     os.chdir(runtime.state)
+    # A parent that ignores Ctrl-C (a background job, some CI runners) would pass
+    # that on to every user's server, which could then only be stopped the slow way.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_DFL)
     jupyterhub = os.path.join(sys.prefix, "bin", "jupyterhub")
     # exec: Ctrl-C reaches JupyterHub itself, which stops the servers and the proxy.
     os.execv(jupyterhub, [jupyterhub, "-f", str(repo / "jupyterhub_config.py"), *args.extra])

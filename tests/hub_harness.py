@@ -245,9 +245,10 @@ def shared_hub(request) -> CourseHub:
             _SHARED.pop("hub", None)
             try:
                 leftovers = hub.stop()
+                log = hub.log()[-6000:]
             finally:
                 hub.cleanup()
-            assert leftovers == [], f"left running after Ctrl-C: {leftovers}"
+            assert leftovers == [], f"left running after Ctrl-C: {leftovers}\nhub log:\n{log}"
 
         request.session.addfinalizer(finish)
         try:
