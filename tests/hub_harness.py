@@ -296,6 +296,14 @@ class HubUser:
         return requests.request(method, f"{self.hub.url}{path}", headers=headers,
                                 timeout=kwargs.pop("timeout", 120), **kwargs)
 
+    def log_in_and_start_server(self, password: str) -> "HubUser":
+        """Log in with ``password``, take an API token and start the server: ready to work."""
+        response = self.login(password)
+        assert response.status_code == 200, response.text[:500]
+        self.create_token()
+        self.start_server()
+        return self
+
     def start_server(self, timeout: float = 120) -> None:
         response = self.api("POST", f"/hub/api/users/{self.name}/server")
         assert response.status_code in (201, 202, 400), response.text  # 400: already running

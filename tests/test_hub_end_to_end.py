@@ -58,11 +58,7 @@ def test_wrong_password_is_refused(hub):
 
 
 def test_student_fetch_submit_instructor_grade_student_reads_feedback(hub):
-    student = HubUser(hub, hub.students[0])
-    response = student.login(PASSWORD_STUDENT)
-    assert response.status_code == 200, response.text[:500]
-    student.create_token()
-    student.start_server()
+    student = HubUser(hub, hub.students[0]).log_in_and_start_server(PASSWORD_STUDENT)
 
     # The course-wide nbgrader settings reached the student's server: it lists our course.
     listing = student.server("GET", "assignments", params={"course_id": "primer"}).json()

@@ -27,10 +27,7 @@ def hub(request):
 
 @pytest.fixture(scope="module")
 def student(hub):
-    user = HubUser(hub, hub.students[4])
-    assert user.login(PASSWORD_STUDENT).status_code == 200
-    user.create_token()
-    user.start_server()
+    user = HubUser(hub, hub.students[4]).log_in_and_start_server(PASSWORD_STUDENT)
     user.kernel = start_kernel(user)
     yield user
     user.api("DELETE", f"/hub/api/users/{user.name}/server")

@@ -30,10 +30,7 @@ def hub(request):
 
 @pytest.fixture(scope="module")
 def student(hub):
-    user = HubUser(hub, hub.students[2])
-    assert user.login(PASSWORD_STUDENT).status_code == 200
-    user.create_token()
-    user.start_server()
+    user = HubUser(hub, hub.students[2]).log_in_and_start_server(PASSWORD_STUDENT)
     yield user
     user.api("DELETE", f"/hub/api/users/{user.name}/server")
 

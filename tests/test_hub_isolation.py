@@ -65,10 +65,7 @@ def hub(request):
 def submission(hub):
     """The full path of a real submission made by pt-student-2 through their server."""
     name = hub.students[1]
-    student = HubUser(hub, name)
-    assert student.login(PASSWORD_STUDENT).status_code == 200
-    student.create_token()
-    student.start_server()
+    student = HubUser(hub, name).log_in_and_start_server(PASSWORD_STUDENT)
     student.assignment_action("fetch", ASSIGNMENT)
     assert student.assignment_action("submit", ASSIGNMENT)["success"]
     inbound = hub.exchange / "primer" / "inbound"

@@ -33,6 +33,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
+from primer.hub.unix import chown_tree
+
 SANDBOX_ACCOUNT = "primer-sandbox"  # + the worker's slot number: primer-sandbox0, 1, ...
 GIB = 1024 ** 3
 MIB = 1024 ** 2
@@ -109,13 +111,6 @@ def _copy_without_links(source: Path, target: Path, max_bytes: int) -> None:
             shutil.copyfile(entry.path, destination, follow_symlinks=False)
 
 
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
-    for folder, dirs, files in os.walk(root):
-        os.chown(folder, uid, gid)
-        for name in files:
-            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
-
-
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels start inside bubblewrap, with limits."""
 
@@ -138,8 +133,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         identity = _sandbox_identity()
         if identity:
             work.chmod(0o711)
-            _chown_tree(sockets, *identity)
-            _chown_tree(scratch, *identity)
+            chown_tree(sockets, *identity)
+            chown_tree(scratch, *identity)
         # ZeroMQ over Unix sockets in a folder both sides see.
         self.transport = "ipc"
         self.ip = str(sockets / "kernel")

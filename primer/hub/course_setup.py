@@ -29,7 +29,7 @@ from pathlib import Path
 
 from primer.course import COURSE_ID, assignment_names
 from primer.hub.runtime import HubRuntime
-from primer.hub.unix import ensure_group, ensure_user, run_as
+from primer.hub.unix import chown_tree, ensure_group, ensure_user, run_as
 
 COURSE_FOLDER = "primer-course"
 STAFF_GROUP = f"formgrade-{COURSE_ID}"
@@ -74,13 +74,6 @@ def _copy_missing(source: Path, target: Path) -> None:
             shutil.copy2(path, destination)
 
 
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
-    os.chown(root, uid, gid)
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
-
-
 def _write_personal_config(entry: pwd.struct_passwd, course: Path, runtime: HubRuntime) -> None:
     """The instructor's nbgrader (formgrader, terminal) finds the course and gradebook from anywhere.
 
@@ -101,7 +94,7 @@ def _write_personal_config(entry: pwd.struct_passwd, course: Path, runtime: HubR
     config_file.touch(mode=0o600)
     config_file.write_text(text)
     config_file.chmod(0o600)
-    _chown_tree(config_dir, entry.pw_uid, entry.pw_gid)
+    chown_tree(config_dir, entry.pw_uid, entry.pw_gid)
 
 
 def _write(path: Path, text: str) -> None:
@@ -190,7 +183,7 @@ def install_course(repo: Path, runtime: HubRuntime, log=print) -> Path:
     _copy_missing(repo / "source", course / "source")
     if not (course / "nbgrader_config.py").exists():
         shutil.copy2(repo / "nbgrader_config.py", course / "nbgrader_config.py")
-    _chown_tree(course, owner.pw_uid, owner.pw_gid)
+    chown_tree(course, owner.pw_uid, owner.pw_gid)
     course.chmod(0o700)
     _write_personal_config(owner, course, runtime)
 

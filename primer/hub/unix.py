@@ -86,6 +86,14 @@ def remove_user(name: str) -> None:
     subprocess.run(["userdel", "--remove", name], capture_output=True)
 
 
+def chown_tree(root: Path, uid: int, gid: int) -> None:
+    """Give ``root`` and everything below it to uid:gid, never following a link."""
+    os.chown(root, uid, gid)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+
+
 def user_environment(entry: pwd.struct_passwd, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {
         "HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name,
