@@ -37,10 +37,23 @@ c.ClearSolutions.code_stub = {
 }
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Every submission's kernel runs in a sandbox (primer/grading/sandbox.py): no
-# network, nothing of the course, the gradebook or other students visible,
-# limits on memory, processes, files and time. This list is nbgrader's own
-# default with its Execute step swapped for the sandboxed one.
+# Every autograde path (nbgrader autograde, the formgrader's button, primer
+# autograde) runs the same steps. Before a notebook runs: refuse links, drop
+# what nbgrader copied through them, put back deleted or edited test cells
+# (primer/grading/integrity.py), then nbgrader's own sanitizing.
+c.Autograde.sanitize_preprocessors = [
+    "primer.grading.integrity.CheckSubmission",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Then every kernel runs in a sandbox (primer/grading/sandbox.py): no network,
+# nothing of the course, the gradebook or other students visible, limits on
+# memory (tmpfs included), processes, files and time; and tamper checks around
+# every test cell. nbgrader's own list with its Execute step swapped for the
+# sandboxed one, plus the step that records what the checks found.
 c.Autograde.autograde_preprocessors = [
     "primer.grading.sandbox.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
@@ -49,9 +62,15 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
+    "primer.grading.integrity.RecordIntegrity",
 ]
+# What the grader recorded (metadata.primer) survives nbconvert's metadata clearing.
+c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {("language_info", "name"), ("primer",)}
 c.SandboxedExecute.notebook_timeout = 600  # seconds for a whole notebook
 c.SandboxedExecute.max_output_bytes = 200_000  # characters of output kept per cell
+c.SandboxProvisioner.memory_limit = 6 * 1024 ** 3  # bytes, tmpfs files included (as root)
+c.SandboxProvisioner.folder_size = 512 * 1024 ** 2  # the kernel's folder, /tmp: tmpfs sizes
+c.SandboxProvisioner.tmp_size = 512 * 1024 ** 2
 
 # Feedback shows which test failed and its message, never the hidden tests
 # (nbgrader #917). nbgrader's own list, plus the step that hides them.

@@ -5,37 +5,49 @@ Plugged into nbgrader through the course's nbgrader_config.py, so plain
 grade the same way. The kernel of a student's notebook
 
 * sees only the system's programs (read-only), the course environment
-  (read-only) and a scratch copy of its own submission folder: not source/,
-  not the gradebook, not other students, not any home folder;
+  (read-only) and its own copy of its submission folder: not source/, not the
+  gradebook, not other students, not any home folder;
 * has no network (its own network namespace; it talks to the grader over
   Unix sockets, ZeroMQ's ``ipc`` transport);
-* runs as an unprivileged account (``primer-sandbox`` when grading as root);
-* has limits on memory, processes, file size, open files and CPU time, and
-  the grader caps each cell's wall time (nbgrader's ``Execute.timeout``), the
-  notebook's wall time and the size of the output it keeps;
+* runs as an unprivileged account (``primer-sandboxN`` when grading as root);
+* has limits on address space, processes, file size, open files, CPU time and
+  wall time (``timeout`` around the whole sandbox), and every place it can
+  write is a size-capped tmpfs (its folder, /tmp, /dev/shm); as root the
+  whole sandbox also sits in a memory cgroup, which counts tmpfs too;
 * lives in its own PID namespace: when the kernel goes, everything it started
   goes with it.
+
+The kernel command is wrapped by a jupyter_client kernel provisioner
+(``SandboxProvisioner``, the public way to change how a kernel starts).
+``SandboxedExecute`` adds the grader's side: a notebook time limit, an output
+cap, and tamper checks around every test cell (primer.grading.kernel_guard).
 """
 from __future__ import annotations
 
+import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from pathlib import Path
 
+import psutil
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
+from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer, Unicode
-
-from primer.hub.unix import chown_tree
+from traitlets import Bool, Integer, Unicode, default
 
 SANDBOX_ACCOUNT = "primer-sandbox"  # + the worker's slot number: primer-sandbox0, 1, ...
+PROVISIONER_NAME = "primer-sandbox"  # entry point in pyproject.toml
+SUBMISSION_VIEW = "/run/primer-submission"  # the submission folder, read-only, inside the sandbox
+MEMORY_CGROUPS = Path("/sys/fs/cgroup/memory/primer-sandbox")  # cgroup v1
 GIB = 1024 ** 3
 MIB = 1024 ** 2
 
@@ -89,65 +101,74 @@ def _system_binds() -> list[str]:
 
 def _threads_of(uid: int) -> int:
     total = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-        except OSError:
-            continue
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
-            total += int(fields.get("Threads", "1"))
+    for process in psutil.process_iter(["uids", "num_threads"]):
+        uids = process.info["uids"]
+        if uids is not None and uids.real == uid:
+            total += process.info["num_threads"] or 1
     return total
 
 
-def _copy_without_links(source: Path, target: Path, max_bytes: int) -> None:
-    """Copy regular files and folders only: a link or a device in a submission is never followed."""
-    target.mkdir(parents=True, exist_ok=True)
-    for entry in os.scandir(source):
-        mode = entry.stat(follow_symlinks=False).st_mode
-        destination = target / entry.name
-        if stat.S_ISDIR(mode):
-            _copy_without_links(Path(entry.path), destination, max_bytes)
-        elif stat.S_ISREG(mode) and entry.stat(follow_symlinks=False).st_size <= max_bytes:
-            shutil.copyfile(entry.path, destination, follow_symlinks=False)
+class SandboxKernelSpecManager(KernelSpecManager):
+    """Kernel specs as installed, each launched through the sandbox provisioner."""
+
+    def get_kernel_spec(self, kernel_name):
+        spec = super().get_kernel_spec(kernel_name)
+        spec.metadata = {**spec.metadata, "kernel_provisioner": {"provisioner_name": PROVISIONER_NAME}}
+        return spec
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels start inside bubblewrap, with limits."""
+    """A kernel manager whose kernels start through ``SandboxProvisioner``."""
 
-    memory_limit = Integer(6 * GIB, config=True, help="Address space of the kernel, in bytes.")
+    @default("kernel_spec_manager")
+    def _sandbox_kernel_specs(self):
+        return SandboxKernelSpecManager(data_dir=self.data_dir, parent=self)
+
+
+class SandboxProvisioner(LocalProvisioner):
+    """Launch the kernel inside bubblewrap, with limits; clean everything up after."""
+
+    memory_limit = Integer(6 * GIB, config=True,
+                           help="Address space of each process, and (as root) memory of the "
+                                "whole sandbox including its tmpfs files, in bytes.")
     max_processes = Integer(256, config=True, help="Processes and threads of the sandbox account.")
     max_file_size = Integer(100 * MIB, config=True, help="Largest file the kernel may write, bytes.")
     max_cpu_seconds = Integer(900, config=True, help="CPU time of the kernel process, seconds.")
+    wall_seconds = Integer(660, config=True,
+                           help="Wall time of the whole sandbox, seconds; then it is killed.")
+    folder_size = Integer(512 * MIB, config=True,
+                          help="Size of the kernel's own copy of the submission folder (tmpfs), bytes.")
+    tmp_size = Integer(512 * MIB, config=True, help="Size of /tmp in the sandbox (tmpfs), bytes.")
+    shm_size = Integer(64 * MIB, config=True, help="Size of /dev/shm in the sandbox (tmpfs), bytes.")
     max_copied_file = Integer(50 * MIB, config=True,
                               help="Larger files of a submission are not copied into its sandbox.")
 
-    _workdir: tempfile.TemporaryDirectory | None = None
+    _workdir: Path | None = None
+    _cgroup: Path | None = None
 
-    async def _async_pre_start_kernel(self, **kw):
-        self._workdir = tempfile.TemporaryDirectory(prefix="primer-sandbox-")
-        work = Path(self._workdir.name)
-        sockets, scratch = work / "sockets", work / "scratch"
+    async def pre_launch(self, **kwargs):
+        km = self.parent
+        self._workdir = Path(tempfile.mkdtemp(prefix="primer-sandbox-"))
+        sockets = self._workdir / "sockets"
         sockets.mkdir()
-        submission = Path(kw.get("cwd") or os.getcwd()).resolve()
-        _copy_without_links(submission, scratch, self.max_copied_file)
+        submission = Path(kwargs.get("cwd") or os.getcwd()).resolve()
         identity = _sandbox_identity()
         if identity:
-            work.chmod(0o711)
-            chown_tree(sockets, *identity)
-            chown_tree(scratch, *identity)
+            self._workdir.chmod(0o711)
+            os.chown(sockets, *identity)
         # ZeroMQ over Unix sockets in a folder both sides see.
-        self.transport = "ipc"
-        self.ip = str(sockets / "kernel")
-        self.connection_file = str(sockets / "connection.json")
-
-        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        km.transport = "ipc"
+        km.ip = str(sockets / "kernel")
+        km.connection_file = str(sockets / "connection.json")
+        kwargs = await super().pre_launch(**kwargs)
         if identity:
-            os.chown(self.connection_file, *identity)
-        kw["cwd"] = str(work)
-        kw["env"] = {"PATH": "/usr/bin:/bin"}
-        return self._wrap(kernel_cmd, submission, scratch, sockets, identity), kw
+            os.chown(km.connection_file, *identity)
+        kwargs["cmd"] = self._wrap(kwargs["cmd"], submission, sockets, identity)
+        kwargs["cwd"] = str(self._workdir)
+        kwargs["env"] = {"PATH": "/usr/bin:/bin"}
+        return kwargs
 
-    def _wrap(self, kernel_cmd, submission: Path, scratch: Path, sockets: Path, identity) -> list[str]:
+    def _wrap(self, kernel_cmd, submission: Path, sockets: Path, identity) -> list[str]:
         bwrap = shutil.which("bwrap")
         if bwrap is None:
             raise SandboxError("bubblewrap is not installed: apt-get install bubblewrap "
@@ -164,6 +185,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine-specific safety settings
             if name in os.environ:
                 environment[name] = os.environ[name]
+        join_cgroup = self._memory_cgroup_prefix() if identity else []
         drop = []
         if identity:
             drop = ["setpriv", f"--reuid={identity[0]}", f"--regid={identity[1]}", "--clear-groups",
@@ -174,25 +196,76 @@ class SandboxedKernelManager(AsyncKernelManager):
         limits = ["prlimit", f"--as={self.memory_limit}", f"--nproc={processes}",
                   f"--fsize={self.max_file_size}", "--nofile=1024", "--core=0",
                   f"--cpu={self.max_cpu_seconds}", "--"]
+        wall = ["timeout", "--signal=KILL", str(self.wall_seconds)]
         sandbox = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
                    *_system_binds(),
-                   "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                   "--dir", "/tmp/home", "--bind", str(scratch), str(submission),
+                   "--proc", "/proc", "--dev", "/dev",
+                   "--size", str(self.shm_size), "--tmpfs", "/dev/shm",
+                   "--size", str(self.tmp_size), "--tmpfs", "/tmp", "--dir", "/tmp/home",
+                   "--ro-bind", str(submission), SUBMISSION_VIEW,
+                   "--size", str(self.folder_size), "--tmpfs", str(submission),
                    "--bind", str(sockets), str(sockets), "--chdir", str(submission),
                    "--clearenv"]
         for name, value in environment.items():
             sandbox += ["--setenv", name, value]
-        return [*drop, *limits, *sandbox, "--", *kernel_cmd]
+        # Inside: copy the submission into its tmpfs folder (links never followed), then the kernel.
+        start = [sys.executable, "-m", "primer.grading.sandbox_start", SUBMISSION_VIEW, str(submission),
+                 str(self.max_copied_file), "--"]
+        return [*join_cgroup, *drop, *limits, *wall, *sandbox, "--", *start, *kernel_cmd]
 
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
-        if self._workdir is not None and not restart:
-            self._workdir.cleanup()
+    def _memory_cgroup_prefix(self) -> list[str]:
+        """As root, with cgroup v1's memory controller: the sandbox joins a cgroup of its own."""
+        if not MEMORY_CGROUPS.parent.is_dir():
+            return []
+        try:
+            self._cgroup = MEMORY_CGROUPS / f"kernel-{os.getpid()}-{secrets.token_hex(4)}"
+            self._cgroup.mkdir(parents=True)
+            (self._cgroup / "memory.limit_in_bytes").write_text(str(self.memory_limit))
+        except OSError:  # a container may not let us: the tmpfs sizes still hold
+            self._cgroup = None
+            return []
+        return ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self._cgroup / "cgroup.procs")]
+
+    async def cleanup(self, restart: bool = False) -> None:
+        await super().cleanup(restart=restart)
+        if restart:
+            return
+        if self._cgroup is not None:
+            _remove_cgroup(self._cgroup)
+            self._cgroup = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
 
+def _remove_cgroup(cgroup: Path) -> None:
+    """Kill whatever is left in the cgroup, then remove it."""
+    for _ in range(50):
+        try:
+            pids = [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
+        except OSError:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            cgroup.rmdir()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 class SandboxedExecute(Execute):
-    """nbgrader's Execute, with sandboxed kernels, a notebook time limit and an output cap."""
+    """nbgrader's Execute with sandboxed kernels, an output cap and tamper checks.
+
+    Around every autograded test cell the grader runs its own checks (see
+    primer.grading.kernel_guard) with fresh random tokens. A test cell whose
+    checks do not come back as they must is failed with a
+    ``GradingIntegrityError`` output (0 points), and every finding goes to
+    ``resources["primer_integrity"]`` for primer.grading.integrity to record.
+    """
 
     notebook_timeout = Integer(600, config=True,
                                help="Wall time for a whole notebook, seconds; then the kernel is killed.")
@@ -200,30 +273,102 @@ class SandboxedExecute(Execute):
                                help="Output kept per cell; the rest is dropped with a note.")
     output_cut_note = Unicode(
         "\n[output cut: this cell printed more than {limit} characters]\n", config=True)
+    tamper_checks = Bool(True, config=True,
+                         help="Check, around every test cell, that the notebook's code did not "
+                              "change how cells are run or judged.")
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
         self._output_sizes: dict[int, int] = {}
 
+    @property
+    def findings(self) -> dict:
+        return self.resources.setdefault("primer_integrity", {"flags": [], "voided": [], "events": []})
+
     def preprocess(self, nb, resources=None, km=None):
         self._output_sizes = {}
-        timer = threading.Timer(self.notebook_timeout, self._kill_kernel)
-        timer.daemon = True
-        timer.start()
+        self._installed = False
+        self.config.SandboxProvisioner.wall_seconds = self.notebook_timeout
+        started = time.monotonic()
         try:
             return super().preprocess(nb, resources, km)
+        except Exception:
+            if time.monotonic() - started >= self.notebook_timeout - 1:
+                self.log.error("The notebook ran past %d s: its kernel was stopped", self.notebook_timeout)
+                self.findings["events"].append("notebook-timeout")
+            raise
+
+    # -- tamper checks ----------------------------------------------------------
+    def preprocess_cell(self, cell, resources, index):
+        if not self.tamper_checks or cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        if not self._installed:
+            self._run_check(index, "install", "Grading could not start its checks in this kernel")
+            self._installed = True
+        meta = cell.metadata.get("nbgrader", {})
+        if not (meta.get("grade") and not meta.get("solution")):
+            return super().preprocess_cell(cell, resources, index)
+        grade_id = meta.get("grade_id", f"cell {index + 1}")
+        before = self._run_check(index, "guard")
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        error_token = secrets.token_hex(8)
+        after = self._run_check(index, "canary", error_token=error_token)
+        self._judge(cell, grade_id, before, after)
+        return cell, resources
+
+    def _run_check(self, index: int, kind: str, fail_message: str | None = None,
+                   error_token: str | None = None) -> dict:
+        """Run one of kernel_guard's checks in a cell of the grader's own; its report or None."""
+        token = secrets.token_hex(12)
+        args = f"{token!r}" + (f", {error_token!r}" if error_token else "")
+        check = NotebookNode(cell_type="code", source=(
+            f"import primer.grading.kernel_guard as __primer_guard\n"
+            f"__primer_guard.{kind}({args})"), metadata={}, outputs=[], execution_count=None, id="x")
+        # nbclient puts the cell it ran at its index: put the notebook's own cell back,
+        # and keep the check's output out of that cell's output cap.
+        own_cell, used = self.nb.cells[index], self._output_sizes.pop(index, 0)
+        try:
+            self.execute_cell(check, index, store_history=False)
         finally:
-            timer.cancel()
+            self.nb.cells[index] = own_cell
+            self._output_sizes[index] = used
+        report = None
+        for output in check.outputs:
+            if output.get("output_type") == "stream":
+                for line in output.get("text", "").splitlines():
+                    if line.startswith(token + " "):
+                        report = json.loads(line[len(token) + 1:])
+        failed_as_told = any(o.get("output_type") == "error" and o.get("ename") == "AssertionError"
+                             and o.get("evalue") == error_token for o in check.outputs)
+        if report is None and fail_message:
+            raise SandboxError(fail_message)
+        return {"report": report, "failed_as_told": failed_as_told}
 
-    def _kill_kernel(self) -> None:
-        self.log.error("The notebook ran past %d s: stopping its kernel", self.notebook_timeout)
-        provisioner = getattr(self.km, "provisioner", None)
-        process = getattr(provisioner, "process", None)
-        if process is not None and process.poll() is None:
-            # bwrap's --die-with-parent and PID namespace take the kernel's children along.
-            process.send_signal(signal.SIGKILL)
+    def _judge(self, cell, grade_id: str, before: dict, after: dict) -> None:
+        flags, reasons = self.findings["flags"], []
+        if before["report"] is None:
+            reasons.append("the grader's check before this test did not run")
+        else:
+            if before["report"]["changed"]:
+                flags.append(f"{grade_id}: before this test, the notebook's code had changed "
+                             f"{_listed(before['report']['changed'])} (undone for the test)")
+            if before["report"]["lost"]:
+                reasons.append(f"{_listed(before['report']['lost'])}")
+        if after["report"] is None or not after["failed_as_told"]:
+            reasons.append("after this test, the grader's own failing check did not fail")
+        elif after["report"]["changed"] or after["report"]["lost"]:
+            reasons.append(f"running this test changed {_listed(after['report']['changed'] + after['report']['lost'])}")
+        if reasons:
+            message = (f"{grade_id}: this test's result cannot be trusted ({'; '.join(reasons)}): "
+                       "0 points until a person checks it")
+            flags.append(message)
+            self.findings["voided"].append(grade_id)
+            cell.outputs.append(NotebookNode(
+                output_type="error", ename="GradingIntegrityError", evalue=message,
+                traceback=[f"GradingIntegrityError: {message}"]))
 
+    # -- output cap -------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):
         """Keep at most ``max_output_bytes`` of a cell's output."""
         content = msg.get("content", {})
@@ -241,8 +386,15 @@ class SandboxedExecute(Execute):
             self._output_sizes[cell_index] = self.max_output_bytes + 1
             self.log.warning("Cell %d printed more than %d characters: the rest was cut",
                              cell_index, self.max_output_bytes)
+            self.findings["events"].append("output-cut")
             text = content.get("text", "")[:room] if msg["header"]["msg_type"] == "stream" else ""
             msg = {**msg, "header": {**msg["header"], "msg_type": "stream"},
                    "content": {"name": "stderr" if not text else content.get("name", "stdout"),
                                "text": text + note}}
         return super().output(outs, msg, display_id, cell_index)
+
+
+def _listed(items: list[str]) -> str:
+    items = list(dict.fromkeys(items))
+    shown = ", ".join(items[:4])
+    return shown + (f" and {len(items) - 4} more" if len(items) > 4 else "")

@@ -1,0 +1,137 @@
+"""nbgrader preprocessors that make every autograde path grade a submission the same way.
+
+``nbgrader autograde``, the formgrader's Autograde button and ``primer
+autograde`` all run nbgrader's Autograde converter, and the course's
+nbgrader_config.py adds these steps to it:
+
+* ``CheckSubmission`` (first of ``Autograde.sanitize_preprocessors``): refuses
+  a notebook that is a link or not a regular file, deletes from autograded/
+  whatever nbgrader copied there through a link or from a special file, and
+  puts back the release's test cells and grading metadata that the student
+  deleted or changed (primer.grading.repair).
+* ``RecordIntegrity`` (after ``SaveAutoGrades``): writes what the sandbox's
+  tamper checks found into the autograded notebook (``metadata.primer``, and a
+  note at its top that the formgrader shows), and marks the affected test
+  cells as needing a person in the gradebook, so the formgrader lists them.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_markdown_cell
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from primer.grading.repair import restore_protected_cells
+
+FLAG_CELL_ID = "primer-integrity-flag"
+
+
+class SubmissionRefused(Exception):
+    """The submitted notebook cannot be graded as it is; the message says why."""
+
+
+def course_directory(preprocessor) -> CourseDirectory:
+    """The course directory of the converter running ``preprocessor``."""
+    owner = preprocessor
+    while owner is not None:
+        coursedir = getattr(owner, "coursedir", None)
+        if isinstance(coursedir, CourseDirectory):
+            return coursedir
+        owner = getattr(owner, "parent", None)
+    return CourseDirectory(config=preprocessor.config)
+
+
+class CheckSubmission(NbGraderPreprocessor):
+    """Refuse links, remove what nbgrader copied through them, restore protected cells."""
+
+    def preprocess(self, nb, resources):
+        coursedir = course_directory(self)
+        ids = resources["nbgrader"]
+        submitted = Path(resources["metadata"]["path"])
+        name = f"{ids['notebook']}.ipynb"
+        info = os.lstat(submitted / name)
+        if not stat.S_ISREG(info.st_mode):
+            raise SubmissionRefused(f"{submitted / name} is a symbolic link or not a regular file: "
+                                    "never followed, not graded")
+        autograded = Path(coursedir.format_path(coursedir.autograded_directory, ids["student"],
+                                                ids["assignment"]))
+        removed = _remove_copies_of_special_files(submitted, autograded)
+        release = Path(coursedir.format_path(coursedir.release_directory, ".", ids["assignment"])) / name
+        notes = [f"{path} is a symbolic link or special file: not copied for grading" for path in removed]
+        if release.is_file():
+            notes += [p.message for p in restore_protected_cells(nb, nbformat.read(release, as_version=4), name)]
+        # Only the grader writes metadata.primer: whatever the student put there goes.
+        nb.metadata["primer"] = {"repairs": notes}
+        for note in notes:
+            self.log.warning("%s/%s: %s", ids["student"], ids["assignment"], note)
+        return nb, resources
+
+
+def _remove_copies_of_special_files(submitted: Path, autograded: Path) -> list[str]:
+    """Delete from ``autograded`` each file that is a link or special file in ``submitted``.
+
+    nbgrader copies a submission's other files with shutil.copy, which
+    follows links: the copy must not reach the kernel or the feedback.
+    """
+    removed = []
+    for folder, folders, files in os.walk(submitted):  # never descends into linked folders
+        relative = Path(folder).relative_to(submitted)
+        for entry in [*files, *folders]:
+            path = Path(folder) / entry
+            mode = os.lstat(path).st_mode
+            if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+                continue
+            copy = autograded / relative / entry
+            if copy.is_symlink() or copy.is_file():
+                copy.unlink()
+            removed.append(str(relative / entry))
+    return removed
+
+
+class RecordIntegrity(NbGraderPreprocessor):
+    """Record the tamper checks' findings in the notebook and the gradebook."""
+
+    def preprocess(self, nb, resources):
+        findings = resources.get("primer_integrity", {})
+        flags = list(findings.get("flags", []))
+        record = dict(nb.metadata.get("primer", {}))
+        record.update(flags=flags, voided=list(findings.get("voided", [])),
+                      events=sorted(set(findings.get("events", []))))
+        nb.metadata["primer"] = record
+        if flags:
+            nb.cells.insert(0, _flag_cell(flags))
+            self._ask_for_a_person(resources, [flag.split(":", 1)[0] for flag in flags])
+        return nb, resources
+
+    def _ask_for_a_person(self, resources, grade_ids: list[str]) -> None:
+        ids = resources["nbgrader"]
+        with Gradebook(ids["db_url"]) as gradebook:
+            for grade_id in dict.fromkeys(grade_ids):
+                try:
+                    grade = gradebook.find_grade(grade_id, ids["notebook"], ids["assignment"], ids["student"])
+                except MissingEntry:
+                    continue
+                grade.needs_manual_grade = True
+            gradebook.db.commit()
+
+
+def _flag_cell(flags: list[str]):
+    lines = "\n".join(f"- {flag}" for flag in flags)
+    cell = new_markdown_cell(
+        "**Flagged for review by the course team.** While this notebook was graded, its code "
+        "changed how the tests run or are judged. What the grader found:\n\n" + lines)
+    cell.id = FLAG_CELL_ID
+    return cell
+
+
+def integrity_record(autograded_notebook: Path) -> dict:
+    """``metadata.primer`` of an autograded notebook: repairs, flags, voided tests, events."""
+    try:
+        return dict(nbformat.read(autograded_notebook, as_version=4).metadata.get("primer", {}))
+    except (OSError, ValueError):
+        return {}
