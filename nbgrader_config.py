@@ -69,8 +69,8 @@ c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {("language_info", "name
 c.SandboxedExecute.notebook_timeout = 600  # seconds for a whole notebook
 c.SandboxedExecute.max_output_bytes = 200_000  # characters of output kept per cell
 c.SandboxProvisioner.memory_limit = 6 * 1024 ** 3  # bytes, tmpfs files included (as root)
-c.SandboxProvisioner.folder_size = 512 * 1024 ** 2  # the kernel's folder, /tmp: tmpfs sizes
-c.SandboxProvisioner.tmp_size = 512 * 1024 ** 2
+c.SandboxProvisioner.folder_size = 256 * 1024 ** 2  # the kernel's folder, /tmp: tmpfs sizes
+c.SandboxProvisioner.tmp_size = 256 * 1024 ** 2
 
 # Feedback shows which test failed and its message, never the hidden tests
 # (nbgrader #917). nbgrader's own list, plus the step that hides them.

@@ -3,18 +3,21 @@
 Each submission is first *staged*: copied from submitted/ into a private
 staging folder without links, with unreadable notebooks set aside and deleted
 or stripped test cells restored (primer.grading.staging); submitted/ itself is
-never changed. Then up to N worker processes run nbgrader's own autograde, one
-student each, on the staged copy: the gradebook gets exactly what
-`nbgrader autograde` would record, and every kernel runs in the sandbox that
-nbgrader_config.py configures. The workers are forked from one process that
-has already imported nbgrader, so a student costs no interpreter start-up.
+never changed. Then up to N worker processes run nbgrader's own autograde through its
+public API (``NbGraderAPI.autograde``, what the formgrader's button calls), one
+student each, on the staged copy, with the course's own configuration
+wherever the command is started from: the gradebook gets exactly what
+`nbgrader autograde` would record, and every kernel runs in the sandbox, with
+the tamper checks, that nbgrader_config.py configures. The workers are forked
+from one process that has already imported nbgrader, so a student costs no
+interpreter start-up.
 A student whose grading fails never stops the others; the class summary says
 in plain words what happened to each submission.
 """
 from __future__ import annotations
 
+import json
 import os
-import re
 import shutil
 import signal
 import sys
@@ -32,23 +35,24 @@ class SubmissionResult:
     score: float | None = None
     max_score: float | None = None
     notes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # tampering found: a person must look
     seconds: float = 0.0
 
 
-# What nbgrader's log says, and what that means for the instructor.
-_LOG_EXPLANATIONS = [
-    (r"ran past \d+ s", "the notebook ran past its time limit and its kernel was stopped"),
-    (r"DeadKernelError|Kernel died", "the kernel died (the student's code crashed it, called "
-                                     "os._exit(), or ran out of memory)"),
-    (r"UnresponsiveKernelError", "the kernel stopped responding and could not be interrupted"),
-    (r"CellTimeoutError|Cell execution timed out", "a cell ran past the per-cell time limit"),
-    (r"printed more than \d+ characters", "a cell printed too much: the rest of its output was cut"),
-    (r"database is locked", "the gradebook was busy"),
+# What the sandbox recorded (metadata.primer.events), in words for the instructor.
+_EVENTS = {
+    "notebook-timeout": "the notebook ran past its time limit and its kernel was stopped",
+    "output-cut": "a cell printed too much: the rest of its output was cut",
+}
+# What a failed grading's error says, in words for the instructor.
+_ERRORS = [
+    ("notebook-timeout", "the notebook ran past its time limit and its kernel was stopped"),
+    ("DeadKernelError", "the kernel died (the student's code crashed it, called os._exit(), "
+                        "or ran out of memory)"),
+    ("UnresponsiveKernelError", "the kernel stopped responding and could not be interrupted"),
+    ("CellTimeoutError", "a cell ran past the per-cell time limit"),
+    ("SubmissionRefused", "the notebook is a link or not a regular file: not graded"),
 ]
-
-
-def explain_log(log: str) -> list[str]:
-    return [meaning for pattern, meaning in _LOG_EXPLANATIONS if re.search(pattern, log)]
 
 
 def find_submissions(course: Path, assignment: str) -> list[str]:
@@ -73,7 +77,7 @@ def stage(course: Path, assignment: str, student: str) -> list:
 
 
 def _autograde_in_child(course: Path, assignment: str, student: str, log_path: Path,
-                        slot: int) -> None:
+                        result_path: Path, slot: int) -> None:
     """Body of a forked worker: nbgrader's autograde for one student, then exit."""
     code = 1
     try:
@@ -82,15 +86,17 @@ def _autograde_in_child(course: Path, assignment: str, student: str, log_path: P
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.setpgrp()  # its own process group: the parent can stop it and its kernel at once
-        from nbgrader.apps import NbGraderApp
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
 
-        sys.argv = ["nbgrader", "autograde", assignment, "--student", student, "--force",
-                    f"--CourseDirectory.root={course}",
-                    f"--CourseDirectory.submitted_directory={STAGING_FOLDER}"]
-        NbGraderApp.launch_instance()
+        config = course_config(course)
+        config.CourseDirectory.submitted_directory = STAGING_FOLDER
+        api = NbGraderAPI(CourseDirectory(config=config), config=config)
+        outcome = api.autograde(assignment, student, force=True, create=True)
+        print(outcome.get("log", ""))
+        result_path.write_text(json.dumps({"success": bool(outcome.get("success")),
+                                           "error": outcome.get("error") or ""}))
         code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
     except BaseException:  # noqa: BLE001 - anything goes wrong: report it through the log
         import traceback
         traceback.print_exc()
@@ -100,16 +106,27 @@ def _autograde_in_child(course: Path, assignment: str, student: str, log_path: P
         os._exit(code)
 
 
+def course_config(course: Path):
+    """nbgrader's configuration for ``course``, as `nbgrader` started in it would read it:
+    the Jupyter config folders (the course venv's etc/jupyter), then the course's
+    own nbgrader_config.py, which wins; wherever this process was started."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = Config()
+    for folder in [*reversed(jupyter_config_path()), str(course)]:
+        if (Path(folder) / "nbgrader_config.py").is_file():
+            config.merge(PyFileConfigLoader("nbgrader_config.py", path=folder).load_config())
+    config.CourseDirectory.root = str(course)
+    return config
+
+
 def gradebook_url(course: Path) -> str:
     """The gradebook nbgrader itself would use for ``course`` (its config may name PostgreSQL)."""
-    from jupyter_core.paths import jupyter_config_path
-    from nbgrader.apps import NbGrader
     from nbgrader.coursedir import CourseDirectory
 
-    app = NbGrader()
-    app.config_file_paths.append([str(course), *jupyter_config_path()])  # the course file wins
-    app.load_config_file()
-    return CourseDirectory(config=app.config, root=str(course)).db_url
+    return CourseDirectory(config=course_config(course)).db_url
 
 
 def _read_scores(course: Path, assignment: str, student: str) -> tuple[float | None, float | None]:
@@ -164,28 +181,31 @@ def autograde_class(course: Path, assignment: str, students: list[str] | None = 
             student = queue.pop(0)
             attempts[student] += 1
             log_path = log_folder / f"{student}.log"
+            result_path = log_folder / f"{student}.json"
+            result_path.unlink(missing_ok=True)
             slot = min(set(range(workers)) - {entry[3] for entry in running.values()})
             pid = os.fork()
             if pid == 0:
-                _autograde_in_child(course, assignment, student, log_path, slot)
+                _autograde_in_child(course, assignment, student, log_path, result_path, slot)
             running[pid] = (student, time.monotonic(), attempts[student], slot)
         pid, status = _wait_any(running, per_student_timeout)
         student, started, attempt, _ = running.pop(pid)
         result = results[student]
         result.seconds += time.monotonic() - started
-        log = (log_folder / f"{student}.log").read_text(errors="replace")
-        code = os.waitstatus_to_exitcode(status) if status is not None else None
-        if code != 0 and "database is locked" in log and attempt < 3:
+        outcome = _read_outcome(log_folder / f"{student}.json")
+        if not outcome["success"] and "database is locked" in outcome["error"] and attempt < 3:
             queue.append(student)  # another worker held the gradebook: try again
             continue
         if status is None:
             result.status = "failed"
             result.notes.append(f"grading took longer than {per_student_timeout:.0f} s and was stopped")
-        elif code != 0:
+        elif not outcome["success"]:
             result.status = "failed"
-            result.notes += explain_log(log) or [f"nbgrader autograde failed; see {log_folder / student}.log"]
-        else:
-            result.notes += [m for m in explain_log(log) if "database" not in m]
+            result.notes += [meaning for key, meaning in _ERRORS if key in outcome["error"]] or [
+                f"nbgrader autograde failed; see {log_folder / student}.log"]
+        record = _integrity_records(course, assignment, student)
+        result.notes += [_EVENTS[e] for e in record.get("events", []) if e in _EVENTS]
+        result.flags = record.get("flags", [])
     for student in results:
         if results[student].status == "graded":
             results[student].score, results[student].max_score = _read_scores(course, assignment, student)
@@ -193,6 +213,26 @@ def autograde_class(course: Path, assignment: str, students: list[str] | None = 
             results[student].notes.append("no score recorded for this submission")
     shutil.rmtree(course / STAGING_FOLDER, ignore_errors=True)
     return [results[s] for s in wanted]
+
+
+def _read_outcome(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"success": False, "error": "the grading worker ended without a result"}
+
+
+def _integrity_records(course: Path, assignment: str, student: str) -> dict:
+    """What the grader recorded in the student's autograded notebooks, merged."""
+    from primer.grading.integrity import integrity_record
+
+    merged: dict[str, list] = {"flags": [], "events": []}
+    folder = course / "autograded" / student / assignment
+    for notebook in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
+        record = integrity_record(notebook)
+        merged["flags"] += [f"{notebook.name}: {flag}" for flag in record.get("flags", [])]
+        merged["events"] += record.get("events", [])
+    return merged
 
 
 def _wait_any(running: dict, timeout: float) -> tuple[int, int | None]:
@@ -219,8 +259,15 @@ def format_summary(assignment: str, results: list[SubmissionResult]) -> str:
         score = ("-" if r.score is None else f"{r.score:g}") + (
             "" if r.max_score is None else f" / {r.max_score:g}")
         notes = "; ".join(r.notes) or "ok"
+        if r.flags:
+            notes = "FLAGGED for review, its code changed how tests run or are judged; " + notes
         lines.append(f"{r.student:<{width}}  {r.status:<13}  {score:>11}  {notes}")
     counts = {s: sum(r.status == s for r in results)
               for s in ("graded", "failed", "not graded", "not submitted")}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    flagged = [r for r in results if r.flags]
+    if flagged:
+        lines.append(f"{len(flagged)} flagged for review (check them in the formgrader, "
+                     "where their tests are marked as needing a person):")
+        lines += [f"  {r.student}: {flag}" for r in flagged for flag in r.flags]
     return "\n".join(lines)

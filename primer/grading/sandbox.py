@@ -44,6 +44,9 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode, default
 
+from primer.grading.sandbox_start import copy_tree
+from primer.hub.unix import chown_tree
+
 SANDBOX_ACCOUNT = "primer-sandbox"  # + the worker's slot number: primer-sandbox0, 1, ...
 PROVISIONER_NAME = "primer-sandbox"  # entry point in pyproject.toml
 SUBMISSION_VIEW = "/run/primer-submission"  # the submission folder, read-only, inside the sandbox
@@ -153,9 +156,14 @@ class SandboxProvisioner(LocalProvisioner):
         sockets.mkdir()
         submission = Path(kwargs.get("cwd") or os.getcwd()).resolve()
         identity = _sandbox_identity()
+        # The course folder is private to its instructor: the sandbox account reads
+        # a copy (regular files and folders only), mounted read-only in the sandbox.
+        view = self._workdir / "submission"
+        copy_tree(submission, view, max_file_bytes=self.max_copied_file)
         if identity:
             self._workdir.chmod(0o711)
             os.chown(sockets, *identity)
+            chown_tree(view, *identity)
         # ZeroMQ over Unix sockets in a folder both sides see.
         km.transport = "ipc"
         km.ip = str(sockets / "kernel")
@@ -163,12 +171,12 @@ class SandboxProvisioner(LocalProvisioner):
         kwargs = await super().pre_launch(**kwargs)
         if identity:
             os.chown(km.connection_file, *identity)
-        kwargs["cmd"] = self._wrap(kwargs["cmd"], submission, sockets, identity)
+        kwargs["cmd"] = self._wrap(kwargs["cmd"], submission, view, sockets, identity)
         kwargs["cwd"] = str(self._workdir)
         kwargs["env"] = {"PATH": "/usr/bin:/bin"}
         return kwargs
 
-    def _wrap(self, kernel_cmd, submission: Path, sockets: Path, identity) -> list[str]:
+    def _wrap(self, kernel_cmd, submission: Path, view: Path, sockets: Path, identity) -> list[str]:
         bwrap = shutil.which("bwrap")
         if bwrap is None:
             raise SandboxError("bubblewrap is not installed: apt-get install bubblewrap "
@@ -202,7 +210,7 @@ class SandboxProvisioner(LocalProvisioner):
                    "--proc", "/proc", "--dev", "/dev",
                    "--size", str(self.shm_size), "--tmpfs", "/dev/shm",
                    "--size", str(self.tmp_size), "--tmpfs", "/tmp", "--dir", "/tmp/home",
-                   "--ro-bind", str(submission), SUBMISSION_VIEW,
+                   "--ro-bind", str(view), SUBMISSION_VIEW,
                    "--size", str(self.folder_size), "--tmpfs", str(submission),
                    "--bind", str(sockets), str(sockets), "--chdir", str(submission),
                    "--clearenv"]
