@@ -6,11 +6,12 @@ chosen assignment is graded in one run, side by side:
 1. raw nbclient: the same notebooks executed with N processes, no grading;
 2. plain nbgrader 0.9.6: `nbgrader autograde` with nbgrader's own Execute
    (no sandbox), one student after another, as nbgrader does it;
-3. `primer autograde -j N`: staged, sandboxed, parallel.
+3. `primer autograde -j N`: staged, sandboxed, parallel, with tamper checks;
+4. the same without the tamper checks (``SandboxedExecute.tamper_checks = False``).
 
 It prints the wall times, the speed-up of 3 over 2, the overhead of 3 over 1,
-the peak memory in use on the machine during each, and whether 2 and 3 gave
-identical scores. Run: `make bench-grading` (or with --students/--assignments).
+the cost of the tamper checks (3 over 4), the peak memory in use on the
+machine during each, and whether 2, 3 and 4 gave identical scores. Run: `make bench-grading` (or with --students/--assignments).
 """
 from __future__ import annotations
 
@@ -138,17 +139,28 @@ def main(argv=None) -> int:
         with open(plain.root / "nbgrader_config.py", "a") as config:
             config.write(PLAIN_PREPROCESSORS)
         ours = build_class(Path(scratch) / "ours", args.assignments, args.students)
+        unchecked = build_class(Path(scratch) / "unchecked", args.assignments, args.students)
+        with open(unchecked.root / "nbgrader_config.py", "a") as config:
+            config.write("\nc.SandboxedExecute.tamper_checks = False\n")
 
         raw_seconds, _ = timed(f"raw nbclient, {args.jobs} processes", lambda: run_raw(plain, args.jobs))
         plain_seconds, _ = timed("plain nbgrader autograde, sequential", lambda: [
             plain.autograde(a) for a in args.assignments])
-        ours_seconds, _ = timed(f"primer autograde -j {args.jobs} (sandboxed)", lambda: [
-            subprocess.run([sys.executable, "-m", "primer.cli", "autograde", a, "-j", str(args.jobs),
-                            "--course", str(ours.root)], check=False, capture_output=True)
-            for a in args.assignments])
-        same = scores(plain, args.assignments, args.students) == scores(ours, args.assignments, args.students)
+        def primer_autograde(course):
+            for assignment in args.assignments:
+                subprocess.run([sys.executable, "-m", "primer.cli", "autograde", assignment, "-j",
+                                str(args.jobs), "--course", str(course.root)], check=False,
+                               capture_output=True)
+
+        ours_seconds, _ = timed(f"primer autograde -j {args.jobs} (sandboxed)", lambda: primer_autograde(ours))
+        unchecked_seconds, _ = timed("  the same without tamper checks", lambda: primer_autograde(unchecked))
+        reference = scores(plain, args.assignments, args.students)
+        same = reference == scores(ours, args.assignments, args.students) == scores(
+            unchecked, args.assignments, args.students)
         print(f"  speed-up over plain nbgrader:   {plain_seconds / ours_seconds:5.2f}x (target >= 1.8x)")
         print(f"  overhead over raw nbclient:     {ours_seconds / raw_seconds:5.2f}x (target <= 1.15x)")
+        print(f"  cost of the tamper checks:      {ours_seconds / unchecked_seconds:5.2f}x "
+              f"({ours_seconds - unchecked_seconds:+.1f} s)")
         print(f"  identical scores:               {same}")
         return 0 if same else 1
 

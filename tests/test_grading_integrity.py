@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -71,6 +72,22 @@ real = shell.run_cell_async
 async def only_pass(raw_cell, *args, **kwargs):
     return await real('pass', *args, **kwargs)
 shell.run_cell_async = only_pass""",
+    "fake_module": """
+import sys, types
+fake = types.ModuleType('math')
+fake.isclose = lambda *args, **kwargs: True
+sys.modules['math'] = fake""",
+    "kernel_session": """
+session = get_ipython().kernel.session
+real_send = session.send
+def send(stream, msg_or_type, content=None, *args, **kwargs):
+    if msg_or_type == 'error':
+        return None
+    if msg_or_type == 'execute_reply' and content and content.get('status') == 'error':
+        content = {'status': 'ok', 'execution_count': content.get('execution_count'),
+                   'user_expressions': {}, 'payload': []}
+    return real_send(stream, msg_or_type, content, *args, **kwargs)
+session.send = send""",
 }
 HONEST = {"honest": ("return x * x", "return x ** 3"), "wrong": ("return x + x", "return 3 * x")}
 FULL = {"test_square": (2.0, 2.0), "test_cube": (1.0, 1.0)}
@@ -315,6 +332,17 @@ print('WROTE', written, 'FILES', files)
 """
 
 
+def _bytes_under(folder: Path, pattern: str) -> int:
+    total = 0
+    for top in folder.glob(pattern):
+        for path in top.rglob("*"):
+            try:
+                total += path.lstat().st_size
+            except OSError:  # removed while we looked
+                pass
+    return total
+
+
 def test_sandboxes_cannot_fill_the_host_memory_or_disk(tmp_path):
     """Two hostile kernels graded in parallel each try to write 3 GB to every writable place."""
     if os.geteuid() != 0:
@@ -328,14 +356,17 @@ def test_sandboxes_cannot_fill_the_host_memory_or_disk(tmp_path):
         course.submit(student, ASSIGNMENT, _answer(release, "return x * x", "return x ** 3", before=FILL))
     course.submit("honest", ASSIGNMENT, _answer(release, "return x * x", "return x ** 3"))
 
-    lowest = {"memory": psutil.virtual_memory().available, "disk": shutil.disk_usage("/tmp").free}
+    # The host's free memory, and the disk the sandboxes' host-side folders use (the
+    # machine's free disk is not watched: other jobs on a shared machine move it).
+    lowest = {"memory": psutil.virtual_memory().available}
     start = dict(lowest)
+    largest = {"disk": 0}
     done = threading.Event()
 
     def watch():
         while not done.is_set():
             lowest["memory"] = min(lowest["memory"], psutil.virtual_memory().available)
-            lowest["disk"] = min(lowest["disk"], shutil.disk_usage("/tmp").free)
+            largest["disk"] = max(largest["disk"], _bytes_under(Path(tempfile.gettempdir()), "primer-sandbox-*"))
             time.sleep(0.2)
 
     watcher = threading.Thread(target=watch)
@@ -348,7 +379,8 @@ def test_sandboxes_cannot_fill_the_host_memory_or_disk(tmp_path):
     gib = 1024 ** 3
     assert start["memory"] - lowest["memory"] < 2.5 * gib, \
         f"grading took {(start['memory'] - lowest['memory']) / gib:.1f} GiB of the host's memory"
-    assert start["disk"] - lowest["disk"] < 0.5 * gib
+    assert largest["disk"] < 50 * 1024 ** 2, f"the sandboxes wrote {largest['disk'] >> 20} MiB to disk"
+    assert not list(Path(tempfile.gettempdir()).glob("primer-sandbox-*/fill*")), "left behind"
     assert _scores({"course": course}, "honest") == FULL, log[-3000:]
     for student in ("filler-1", "filler-2"):
         outputs = (course.root / "autograded" / student / ASSIGNMENT / NOTEBOOK).read_text()

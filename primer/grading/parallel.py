@@ -92,10 +92,13 @@ def _autograde_in_child(course: Path, assignment: str, student: str, log_path: P
         config = course_config(course)
         config.CourseDirectory.submitted_directory = STAGING_FOLDER
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
+        from primer.grading.sandbox import GRADING_EVENTS
+
         outcome = api.autograde(assignment, student, force=True, create=True)
         print(outcome.get("log", ""))
         result_path.write_text(json.dumps({"success": bool(outcome.get("success")),
-                                           "error": outcome.get("error") or ""}))
+                                           "error": outcome.get("error") or "",
+                                           "events": GRADING_EVENTS}))
         code = 0
     except BaseException:  # noqa: BLE001 - anything goes wrong: report it through the log
         import traceback
@@ -201,7 +204,12 @@ def autograde_class(course: Path, assignment: str, students: list[str] | None = 
             result.notes.append(f"grading took longer than {per_student_timeout:.0f} s and was stopped")
         elif not outcome["success"]:
             result.status = "failed"
-            result.notes += [meaning for key, meaning in _ERRORS if key in outcome["error"]] or [
+            events = outcome.get("events", [])
+            if "notebook-timeout" in events:  # the kernel was killed for it: no second explanation
+                events = [e for e in events if e != "DeadKernelError"]
+            said = " ".join([outcome["error"], *events])
+            result.notes += list(dict.fromkeys(
+                meaning for key, meaning in _ERRORS if key in said)) or [
                 f"nbgrader autograde failed; see {log_folder / student}.log"]
         record = _integrity_records(course, assignment, student)
         result.notes += [_EVENTS[e] for e in record.get("events", []) if e in _EVENTS]

@@ -59,6 +59,11 @@ class SandboxError(RuntimeError):
     pass
 
 
+# What happened while grading in this process (time limits, dead kernels, cut
+# output), for primer autograde's workers to report without reading logs.
+GRADING_EVENTS: list[str] = []
+
+
 def sandbox_account(slot: int | None = None) -> str:
     """The account of a grading worker's kernels.
 
@@ -281,6 +286,10 @@ class SandboxedExecute(Execute):
                                help="Output kept per cell; the rest is dropped with a note.")
     output_cut_note = Unicode(
         "\n[output cut: this cell printed more than {limit} characters]\n", config=True)
+    # A cell that printed a lot has its reply in before all its output is read:
+    # leave time to drain (and drop) the rest, even on a busy machine.
+    iopub_timeout = Integer(30, allow_none=True, config=True,
+                            help="Seconds to wait for a cell's remaining output after its reply.")
     tamper_checks = Bool(True, config=True,
                          help="Check, around every test cell, that the notebook's code did not "
                               "change how cells are run or judged.")
@@ -301,11 +310,16 @@ class SandboxedExecute(Execute):
         started = time.monotonic()
         try:
             return super().preprocess(nb, resources, km)
-        except Exception:
+        except Exception as error:
             if time.monotonic() - started >= self.notebook_timeout - 1:
                 self.log.error("The notebook ran past %d s: its kernel was stopped", self.notebook_timeout)
-                self.findings["events"].append("notebook-timeout")
+                self._event("notebook-timeout")
+            self._event(type(error).__name__)
             raise
+
+    def _event(self, event: str) -> None:
+        self.findings["events"].append(event)
+        GRADING_EVENTS.append(event)
 
     # -- tamper checks ----------------------------------------------------------
     def preprocess_cell(self, cell, resources, index):
@@ -394,7 +408,7 @@ class SandboxedExecute(Execute):
             self._output_sizes[cell_index] = self.max_output_bytes + 1
             self.log.warning("Cell %d printed more than %d characters: the rest was cut",
                              cell_index, self.max_output_bytes)
-            self.findings["events"].append("output-cut")
+            self._event("output-cut")
             text = content.get("text", "")[:room] if msg["header"]["msg_type"] == "stream" else ""
             msg = {**msg, "header": {**msg["header"], "msg_type": "stream"},
                    "content": {"name": "stderr" if not text else content.get("name", "stdout"),
