@@ -27,6 +27,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
+import pwd
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,8 +191,8 @@ class _Walk:
     def _check_owner(self, info: os.stat_result, path: str) -> None:
         """Raise `Skipped` unless owned by the expected account; note the newest change seen."""
         if self.owner_uid is not None and info.st_uid != self.owner_uid:
-            raise Skipped("foreign-owner", f"{path} belongs to {_account(info.st_uid)}, not to "
-                                           f"{_account(self.owner_uid)}: not copied")
+            raise Skipped("foreign-owner", f"{path} belongs to {account_name(info.st_uid)}, not to "
+                                           f"{account_name(self.owner_uid)}: not copied")
         self.report.newest_change_ns = max(self.report.newest_change_ns, info.st_ctime_ns)
 
     def _copy_entry(self, entry: os.DirEntry, folder: _Folder, path: str) -> _Folder | None:
@@ -294,9 +295,8 @@ def _file_error(path: str, error: OSError) -> tuple[str, str, str]:
     return "unreadable-file", path, f"{path} cannot be read ({error.strerror}): not copied"
 
 
-def _account(uid: int) -> str:
-    import pwd
-
+def account_name(uid: int) -> str:
+    """'user NAME', or 'user id N' for a uid with no account."""
     try:
         return f"user {pwd.getpwuid(uid).pw_name}"
     except KeyError:
