@@ -218,6 +218,8 @@ class _Walk:
         except Skipped as skipped:
             self.problem(skipped.kind, path, str(skipped))
         except OSError as error:
+            if _now_a_link(entry.name, folder.fd):  # swapped for a link after the listing
+                error = OSError(errno.ELOOP, os.strerror(errno.ELOOP))
             self.problem(*_file_error(path, error))
         return None
 
@@ -293,6 +295,13 @@ def _file_error(path: str, error: OSError) -> tuple[str, str, str]:
     if error.errno == errno.ELOOP:
         return "symlink", path, f"{path} is a symbolic link: never followed, not copied"
     return "unreadable-file", path, f"{path} cannot be read ({error.strerror}): not copied"
+
+
+def _now_a_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False
 
 
 def account_name(uid: int) -> str:
