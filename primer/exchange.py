@@ -15,8 +15,8 @@ tries each attack with real Unix users.
 * `SafeExchangeCollect` (instructor: ``nbgrader collect``, the formgrader's
   Collect button): takes an entry only if its name parses, it is a real folder
   owned by the Unix account it names and it is complete (``timestamp.txt``);
-  copies it with `copy_tree` as that owner (links, FIFOs, foreign files and
-  oversized files refused); counts it at the time the kernel saw it written
+  copies it with `copy_tree`, taking only files and folders owned by that
+  account (links, FIFOs, devices, other accounts' and oversized files refused); counts it at the time the kernel saw it written
   when its name claims an earlier one; and warns in words for the instructor
   about everything it skips, collecting the rest of the class.
 * `SafeExchangeReleaseFeedback` (instructor): releases feedback through the
