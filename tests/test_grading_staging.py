@@ -17,6 +17,7 @@ from conftest import nbgrader_meta
 from grading_fixtures import (ASSIGNMENT, NOTEBOOK, answered, cell_by_grade_id, tiny_course,
                               write_submission)
 from primer.grading.staging import MAX_DEPTH, MAX_ENTRIES, Problem, stage_submission
+from primer.safecopy import copy_tree
 
 
 @pytest.fixture(scope="module")
@@ -374,3 +375,47 @@ def test_autograde_of_staged_submissions_grades_restored_tests(course, release, 
     graded = nbformat.read(course.root / "autograded" / "edited_to_pass" / ASSIGNMENT / NOTEBOOK,
                            as_version=4)
     assert "BEGIN HIDDEN TESTS" in cell_by_grade_id(graded, "test_square").source
+
+
+# --------------------------------------------------------------------------- the copier itself
+
+def test_a_symlink_swapped_in_after_the_listing_is_not_followed(tmp_path):
+    """A student swaps a file and a folder for links between the listing and the copy."""
+    source = tmp_path / "source"
+    (source / "sub").mkdir(parents=True)
+    (source / "a.txt").write_text("first")
+    (source / "z.txt").write_text("harmless")
+    (source / "sub" / "inner.txt").write_text("inner")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET")
+
+    def swap(path: str, data: bytes) -> bytes:
+        if path == "a.txt":  # copied first: the rest is already listed
+            (source / "z.txt").unlink()
+            (source / "z.txt").symlink_to(secret)
+            (source / "sub").rename(tmp_path / "moved")
+            (source / "sub").symlink_to(tmp_path / "moved", target_is_directory=True)
+        return data
+
+    report = copy_tree(source, tmp_path / "copy", transform=swap, first={"a.txt"})
+    assert sorted(p.kind for p in report.problems) == ["symlink", "symlink"]
+    assert {p.path for p in report.problems} == {"z.txt", "sub"}
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["a.txt"]
+    assert report.copied == ["a.txt"]
+
+
+def test_the_owner_check_refuses_every_entry_of_another_account(tmp_path):
+    source = tmp_path / "source"
+    (source / "theirs").mkdir(parents=True)
+    (source / "mine.txt").write_text("mine")
+    (source / "planted.txt").write_text("planted")
+    os.chown(source / "planted.txt", 65534, 65534)  # nobody
+    os.chown(source / "theirs", 65534, 65534)
+    report = copy_tree(source, tmp_path / "copy", owner_uid=os.getuid())
+    assert sorted((p.kind, p.path) for p in report.problems) == [
+        ("foreign-owner", "planted.txt"), ("foreign-owner", "theirs")]
+    assert "belongs to user nobody, not to user root" in report.problems[0].message
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["mine.txt"]
+    report = copy_tree(source, tmp_path / "copy2", owner_uid=65534)
+    assert [(p.kind, p.path) for p in report.problems] == [("foreign-owner", ".")]
+    assert list((tmp_path / "copy2").iterdir()) == []

@@ -13,7 +13,7 @@ Who can reach what (tests/test_hub_isolation.py checks each line with real users
   the course's ``inbound/`` belongs to it, is not listable by others, and has the
   set-group-ID and sticky bits: a submission is readable by its student and the
   staff only, and no student can rename or remove another's
-  (``primer.hub.exchange``);
+  (``primer.exchange``);
 * the hub's own state (database, cookie secret, passwords) is root's only;
 * the shared data folder is readable by everyone and writable by root only.
 """
@@ -50,10 +50,11 @@ STUDENT_DISABLED_SERVER_EXTENSIONS = {
 }
 SERVER_NBGRADER_CONFIG = f'''{PERSONAL_CONFIG_HEADER}: nbgrader settings of every server on the hub.
 c = get_config()  # noqa: F821
-# Submissions readable by their student and the course staff only; collect
-# takes a submission only from the student it names.
-c.ExchangeFactory.submit = "primer.hub.exchange.PrivateExchangeSubmit"
-c.ExchangeFactory.collect = "primer.hub.exchange.VerifiedExchangeCollect"
+# Submissions readable by their student and the course staff only; collect and
+# feedback release trust no file, name or timestamp a student wrote (primer/exchange.py).
+c.ExchangeFactory.submit = "primer.exchange.PrivateExchangeSubmit"
+c.ExchangeFactory.collect = "primer.exchange.SafeExchangeCollect"
+c.ExchangeFactory.release_feedback = "primer.exchange.SafeExchangeReleaseFeedback"
 '''
 
 
@@ -87,8 +88,9 @@ def _write_personal_config(entry: pwd.struct_passwd, course: Path, runtime: HubR
     config_dir.mkdir(exist_ok=True)
     text = (f"{PERSONAL_CONFIG_HEADER}: where this instructor's course lives.\n"
             f"c = get_config()  # noqa: F821\nc.CourseDirectory.root = {str(course)!r}\n"
-            "# collect a submission only from the student it names (primer/hub/exchange.py)\n"
-            "c.ExchangeFactory.collect = 'primer.hub.exchange.VerifiedExchangeCollect'\n")
+            "# trust no file, name or timestamp a student wrote (primer/exchange.py)\n"
+            "c.ExchangeFactory.collect = 'primer.exchange.SafeExchangeCollect'\n"
+            "c.ExchangeFactory.release_feedback = 'primer.exchange.SafeExchangeReleaseFeedback'\n")
     if runtime.gradebook_url:
         text += f"c.CourseDirectory.db_url = {runtime.gradebook_url!r}\n"
     config_file.touch(mode=0o600)
