@@ -44,7 +44,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode, default
 
-from primer.grading.sandbox_start import copy_tree
+from primer.safecopy import Limits, copy_tree
 from primer.hub.unix import chown_tree
 
 SANDBOX_ACCOUNT = "primer-sandbox"  # + the worker's slot number: primer-sandbox0, 1, ...
@@ -164,7 +164,7 @@ class SandboxProvisioner(LocalProvisioner):
         # The course folder is private to its instructor: the sandbox account reads
         # a copy (regular files and folders only), mounted read-only in the sandbox.
         view = self._workdir / "submission"
-        copy_tree(submission, view, max_file_bytes=self.max_copied_file)
+        copy_tree(submission, view, limits=Limits(max_file_bytes=self.max_copied_file))
         if identity:
             self._workdir.chmod(0o711)
             os.chown(sockets, *identity)
