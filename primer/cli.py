@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     data_verbs = data.add_subparsers(dest="data_verb", required=True)
     fetch = data_verbs.add_parser(
         "fetch", help="download a dataset once into the shared data folder (needs internet)")
-    fetch.add_argument("--dataset", choices=("development_fmri", "haxby"), default="development_fmri")
+    fetch.add_argument("--dataset", choices=("development_fmri", "haxby"), default="development_fmri",
+                       help="development_fmri (default): the connectomes of ML 1, real; "
+                            "haxby: Haxby 2001, subject 2")
     fetch.add_argument("--data-dir", default=None,
                        help="where to put it (default: NILEARN_SHARED_DATA, PRIMER_SHARED_DATA "
                             "or $PRIMER_RUNTIME/shared-data)")
