@@ -7,6 +7,7 @@
     primer autograde grade an assignment for the class, in parallel and sandboxed
     primer export    grades as an LMS-ready CSV and a per-question breakdown
     primer survey    the feedback survey's answers as one table
+    primer data fetch  download a real dataset once into the shared data folder (online hubs)
 """
 from __future__ import annotations
 
@@ -86,6 +87,15 @@ def cmd_autograde(args) -> int:
     return 0 if all(r.status != "failed" for r in results) else 3
 
 
+def cmd_data_fetch(args) -> int:
+    from primer.data.fetch import fetch_dataset
+
+    print(f"fetching {args.dataset}; this can take minutes the first time", flush=True)
+    written = fetch_dataset(args.dataset, args.data_dir)
+    print(f"{args.dataset} is ready in {written}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="primer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,6 +113,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="parallel workers (default: one per core)")
     grade.add_argument("--course", default=None, help="course directory (default: the current one)")
     grade.set_defaults(run=cmd_autograde)
+    data = verbs.add_parser("data", help="real datasets for hubs that are online")
+    data_verbs = data.add_subparsers(dest="data_verb", required=True)
+    fetch = data_verbs.add_parser(
+        "fetch", help="download a dataset once into the shared data folder (needs internet)")
+    fetch.add_argument("--dataset", choices=("development_fmri", "haxby"), default="development_fmri",
+                       help="development_fmri (default): the connectomes of ML 1, real; "
+                            "haxby: Haxby 2001, subject 2")
+    fetch.add_argument("--data-dir", default=None,
+                       help="where to put it (default: NILEARN_SHARED_DATA, PRIMER_SHARED_DATA "
+                            "or $PRIMER_RUNTIME/shared-data)")
+    fetch.set_defaults(run=cmd_data_fetch)
     # These two hand their arguments on to the module that does the work.
     verbs.add_parser("export", help="grades as CSV for an LMS, and per question", add_help=False)
     verbs.add_parser("survey", help="the feedback survey's answers as a table", add_help=False)
