@@ -22,12 +22,12 @@ import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+import aiohttp
 
-import aiohttp  # noqa: E402
+from primer.course import find_repo
+from primer.testing.hub import PASSWORD_STUDENT, CourseHub
 
-from hub_harness import PASSWORD_STUDENT, CourseHub  # noqa: E402
+REPO = find_repo(Path(__file__).parent)
 
 
 def used_memory() -> int:
@@ -126,7 +126,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("error: the rush creates real Unix users: run it as root (sudo make bench-hub)", file=sys.stderr)
         return 1
-    hub = CourseHub(prefix="rush", students=args.students, PRIMER_IDLE_TIMEOUT="0")
+    hub = CourseHub(REPO, prefix="rush", students=args.students, PRIMER_IDLE_TIMEOUT="0")
     print(f"starting the hub with {args.students} student accounts ...", flush=True)
     try:
         hub.start()
