@@ -57,19 +57,8 @@ def course_hub():
         pytest.fail("the hub tests create real Unix users and need root: run `sudo make test`")
     from primer.testing.hub import CourseHub
 
-    hub = CourseHub(REPO, prefix="pt", students=HUB_STUDENTS, graders=1)
-    try:
-        hub.start()
-    except BaseException:
-        hub.cleanup()
-        raise
-    yield hub
-    try:
-        leftovers = hub.stop()
-        log = hub.log()[-6000:]
-    finally:
-        hub.cleanup()
-    assert leftovers == [], f"left running after Ctrl-C: {leftovers}\nhub log:\n{log}"
+    with CourseHub(REPO, prefix="pt", students=HUB_STUDENTS, graders=1).running() as hub:
+        yield hub
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from grading_fixtures import ASSIGNMENT, NOTEBOOK, answered, tiny_course, write_
 from primer.grading.sandbox import sandbox_account
 from primer.hub.unix import processes_of
 
+pytestmark = pytest.mark.root  # kernels run as a sandbox account of their own
 HOSTILE = {
     # what the student's code does -> code placed in a cell of its own before the answers
     "snoop": """

@@ -26,7 +26,7 @@ from primer.accounts import run_as
 from primer.testing.hub import PASSWORD_STUDENT, CourseHub, HubUser, feedback_score
 
 ASSIGNMENT = "01_prerequisites"
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.root]
 
 
 def instructor_nbgrader(hub: CourseHub, *args: str):

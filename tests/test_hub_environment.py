@@ -15,7 +15,7 @@ from primer.accounts import command_line, processes_of
 from primer.testing.hub import (PASSWORD_INSTRUCTOR, PASSWORD_STUDENT, HubUser, execute,
                                 start_kernel, wait_for)
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.root]
 GIB = 1024**3
 
 

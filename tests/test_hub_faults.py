@@ -16,7 +16,7 @@ import pytest
 from primer.accounts import command_line, is_running, processes_of
 from primer.testing.hub import PASSWORD_STUDENT, HubUser, execute, start_kernel, wait_for
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.root]
 NOTEBOOK = {"cells": [{"cell_type": "code", "source": "answer = 42", "metadata": {},
                        "outputs": [], "execution_count": None}],
             "metadata": {}, "nbformat": 4, "nbformat_minor": 5}

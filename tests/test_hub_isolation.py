@@ -21,7 +21,7 @@ from hub_harness import PASSWORD_STUDENT, HubUser, shared_hub
 from primer.hub.unix import run_as
 
 ASSIGNMENT = "01_prerequisites"
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.root]
 
 PROBE = textwrap.dedent("""
     import json, os, sys

@@ -97,13 +97,8 @@ def postgres():
 def hub(postgres):
     hub = CourseHub(REPO, prefix="pg", students=1, PRIMER_HUB_DB_URL=postgres.url("jupyterhub"),
                     PRIMER_GRADEBOOK_URL=postgres.url("gradebook"), PRIMER_IDLE_TIMEOUT="0")
-    try:
-        hub.start()
+    with hub.running():
         yield hub
-    finally:
-        leftovers = hub.stop()
-        hub.cleanup()
-        assert leftovers == [], f"left running after Ctrl-C: {leftovers}"
 
 
 def test_the_hub_keeps_its_users_in_postgresql(hub, postgres):

@@ -11,7 +11,7 @@ import pytest
 
 from primer.testing.hub import PASSWORD_INSTRUCTOR, PASSWORD_STUDENT, HubUser
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.root]
 FORMGRADER = "/services/primer/formgrader"
 
 

@@ -8,6 +8,7 @@ that is written in the repository.
 """
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
@@ -147,6 +148,21 @@ class CourseHub:
         except AssertionError as error:
             raise AssertionError(f"{error}\n{self.log()[-5000:]}") from None
         self.known_pids |= set(descendants(self.process.pid))
+
+    @contextlib.contextmanager
+    def running(self):
+        """Start the hub; afterwards Ctrl-C it, remove what it made, and fail if any of it kept running."""
+        leftovers, log = [], ""
+        try:
+            self.start()
+            yield self
+        finally:
+            try:
+                leftovers = self.stop()
+                log = self.log()[-6000:]
+            finally:
+                self.cleanup()
+        assert leftovers == [], f"left running after Ctrl-C: {leftovers}\nhub log:\n{log}"
 
     def crash(self) -> None:
         """The hub dies at once (SIGKILL), as in a crash; users' servers stay (own sessions)."""
