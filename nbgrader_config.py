@@ -1,9 +1,10 @@
 """Course-wide nbgrader settings for "A primer on ML/DL with a focus on Neuroscience".
 
-This one file serves everyone: instructors running nbgrader in the repository,
-and on the hub (which copies it at every start, primer/hub/course_setup.py) the
-nbgrader inside every student's and instructor's server, the formgrader and
-the course owner's own nbgrader. Change settings here, then restart the hub.
+This one file serves everyone: nbgrader run with the course venv anywhere (the
+venv's etc/jupyter points here, scripts/bootstrap), and on the hub (which copies
+it at every start, primer/hub/course_setup.py) the nbgrader inside every
+student's and instructor's server, the formgrader and the course owner's own
+nbgrader. Change settings here, then restart the hub.
 Per-person settings (an instructor's course directory, the gradebook's URL)
 are written by the hub into that person's ~/.jupyter/nbgrader_config.py.
 """

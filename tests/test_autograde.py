@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 
 from conftest import source_notebook
 from nbgrader_course import ScratchCourse, solved_release
+
+pytestmark = pytest.mark.slow  # nbgrader autograde of every whole assignment: minutes
 
 
 def test_autograde_scores_solution_full_and_release_zero(assignment, tmp_path):

@@ -39,6 +39,7 @@ def test_strip_outputs_clears_outputs_and_counts(tmp_path, assignment):
     assert strip_outputs(path) is False
 
 
+@pytest.mark.slow  # generates every assignment with nbgrader
 def test_check_reports_a_drifted_release(tmp_path):
     copy = tmp_path / "course"
     shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".venv", "node_modules", ".git"))
