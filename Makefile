@@ -2,13 +2,16 @@
 VENV := $(shell scripts/venv-path)
 PRIMER := $(VENV)/bin/primer
 
-.PHONY: hub test env release strip check lock bench-grading bench-notebooks bench-hub book
+.PHONY: hub test test-fast env release strip check lock bench-grading bench-notebooks bench-hub book
 
 hub: env            ## start the course hub on http://127.0.0.1:8000 (as root)
 	$(PRIMER) hub
 
 test: env           ## run the whole test suite
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: env      ## the tests that need neither root, a hub nor a browser (< 3 min; any user)
+	$(VENV)/bin/python -m pytest -m "not hub and not browser and not root and not slow" $(PYTEST_ARGS)
 
 env:
 	@scripts/bootstrap

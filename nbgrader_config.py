@@ -1,11 +1,12 @@
 """Course-wide nbgrader settings for "A primer on ML/DL with a focus on Neuroscience".
 
-This one file serves everyone: instructors running nbgrader in the course
-directory, and (installed into the course venv's etc/jupyter by `make hub` /
-`make test`) the nbgrader inside every student's and instructor's server on the
-hub, which does not see the hub process's own configuration.
-Per-person settings (an instructor's course directory) belong in that person's
-~/.jupyter/nbgrader_config.py, not here.
+This one file serves everyone: nbgrader run with the course venv anywhere (the
+venv's etc/jupyter points here, scripts/bootstrap), and on the hub (which copies
+it at every start, primer/hub/course_setup.py) the nbgrader inside every
+student's and instructor's server, the formgrader and the course owner's own
+nbgrader. Change settings here, then restart the hub.
+Per-person settings (an instructor's course directory, the gradebook's URL)
+are written by the hub into that person's ~/.jupyter/nbgrader_config.py.
 """
 import os
 

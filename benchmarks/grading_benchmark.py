@@ -28,10 +28,10 @@ from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import REPO, source_notebook  # noqa: E402
-from nbgrader_course import ScratchCourse, solved_release  # noqa: E402
-from notebook_runner import load_wrong_answers  # noqa: E402
+from primer.course import find_repo, source_notebook
+from primer.testing.scratch_course import ScratchCourse, load_wrong_answers, solved_release
+
+REPO = find_repo(Path(__file__).parent)
 
 PLAIN_PREPROCESSORS = """
 c.Autograde.autograde_preprocessors = [
@@ -74,12 +74,12 @@ class MemoryPeak:
 
 
 def synthetic_submission(kind: str, release_path: Path, assignment: str, index: int):
-    source = source_notebook(assignment)
+    source = source_notebook(REPO, assignment)
     if kind == "blank":
         return nbformat.read(release_path, as_version=4)
     notebook = solved_release(release_path, source)
     if kind == "partly wrong":
-        wrong = load_wrong_answers(assignment)
+        wrong = load_wrong_answers(REPO, assignment)
         for entry in wrong[index % max(len(wrong), 1)::3][:2]:
             for cell in notebook.cells:
                 if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == entry["solution"]:
@@ -88,7 +88,7 @@ def synthetic_submission(kind: str, release_path: Path, assignment: str, index: 
 
 
 def build_class(root: Path, assignments: list[str], students: int) -> ScratchCourse:
-    course = ScratchCourse(root)
+    course = ScratchCourse(root, REPO)
     kinds = ["correct", "partly wrong", "blank"]
     for assignment in assignments:
         release = course.generate(assignment)

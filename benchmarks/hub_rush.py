@@ -6,7 +6,8 @@ Starts the course hub exactly as the tests do (real Unix users, a free port of
 127.0.0.1, throw-away runtime folder), then every student at the same moment:
 logs in with the shared password, starts their server, starts a kernel and runs
 code in it over the websocket. Prints the time until all are ready, the
-failures and the peak memory; the hub, servers and accounts are removed after.
+failures, the peak memory and the CPU time of a server's start-up imports; the
+hub, servers and accounts are removed after.
 Target on 2 cores: 30 students ready within 60 s, 0 failures.
 """
 from __future__ import annotations
@@ -15,19 +16,32 @@ import argparse
 import asyncio
 import json
 import os
+import importlib.util
 import statistics
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+import aiohttp
 
-import aiohttp  # noqa: E402
+from primer.course import find_repo
+from primer.testing.hub import PASSWORD_STUDENT, CourseHub
 
-from hub_harness import PASSWORD_STUDENT, CourseHub  # noqa: E402
+REPO = find_repo(Path(__file__).parent)
+
+
+SERVER_IMPORTS = ("import time; t = time.process_time(); import jupyterhub.singleuser, "
+                  "jupyter_server.serverapp; print(time.process_time() - t)")
+
+
+def server_import_seconds(runs: int = 3) -> float:
+    """CPU seconds a single-user server spends importing its modules (median of ``runs``)."""
+    return statistics.median(
+        float(subprocess.run([sys.executable, "-c", SERVER_IMPORTS], capture_output=True, text=True,
+                             check=True).stdout) for _ in range(runs))
 
 
 def used_memory() -> int:
@@ -126,7 +140,9 @@ def main() -> int:
     if os.geteuid() != 0:
         print("error: the rush creates real Unix users: run it as root (sudo make bench-hub)", file=sys.stderr)
         return 1
-    hub = CourseHub(prefix="rush", students=args.students, PRIMER_IDLE_TIMEOUT="0")
+    imports = server_import_seconds()
+    optional = "installed" if importlib.util.find_spec("rfc3987_syntax") else "not installed"
+    hub = CourseHub(REPO, prefix="rush", students=args.students, PRIMER_IDLE_TIMEOUT="0")
     print(f"starting the hub with {args.students} student accounts ...", flush=True)
     try:
         hub.start()
@@ -147,6 +163,8 @@ def main() -> int:
                   + ("" if not failed else " (of those that succeeded)"))
             print(f"  server ready: median {statistics.median(servers):.1f} s, last {servers[-1]:.1f} s")
             print(f"  code ran:     median {statistics.median(ready):.1f} s, last {ready[-1]:.1f} s")
+        print(f"  server start-up imports: {imports:.2f} s of CPU each (rfc3987_syntax {optional}; "
+              "scripts/bootstrap removes it)")
         print(f"  failures: {len(failed)}")
         lost = sum(1 for r in done if not r["output seen"])
         if lost:

@@ -17,8 +17,9 @@ import shutil
 import nbformat
 from nbclient import NotebookClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import ASSIGNMENTS, source_notebook  # noqa: E402
+from primer.course import assignment_names, find_repo, source_notebook
+
+REPO = find_repo(Path(__file__).parent)
 
 BUDGET_SECONDS = 30.0
 
@@ -40,8 +41,8 @@ def main(argv=None) -> int:
     print(f"{'assignment':<20} {'median':>8} {'min':>8} {'max':>8}   (budget {BUDGET_SECONDS:.0f} s, "
           f"{args.repeat} runs each)")
     over = []
-    for assignment in ASSIGNMENTS:
-        times = [run_once(source_notebook(assignment)) for _ in range(args.repeat)]
+    for assignment in assignment_names(REPO):
+        times = [run_once(source_notebook(REPO, assignment)) for _ in range(args.repeat)]
         median = statistics.median(times)
         flag = "  OVER BUDGET" if median > BUDGET_SECONDS else ""
         print(f"{assignment:<20} {median:7.1f}s {min(times):7.1f}s {max(times):7.1f}s{flag}", flush=True)

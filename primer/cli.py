@@ -23,13 +23,14 @@ from primer.course import (cells_with_outputs, find_repo, generate_release,
 def cmd_hub(args) -> int:
     from primer.hub.course_setup import course_directory, install_course
     from primer.hub.runtime import HubRuntime
-    from primer.hub.unix import require_root
+    from primer.accounts import require_root
 
     require_root("`primer hub`")
     repo = find_repo()
     runtime = HubRuntime.from_environment()
+    runtime.make_folders()
+    passwords = runtime.passwords(repo)  # refused ones stop the hub before any account is made
     install_course(repo, runtime)
-    passwords = runtime.passwords()
     print(f"""
   The course hub is starting on {runtime.url}
 

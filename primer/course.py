@@ -49,6 +49,17 @@ def source_notebooks(repo: Path) -> list[Path]:
                   for p in (repo / "source" / name).glob("*.ipynb"))
 
 
+def source_notebook(repo: Path, assignment: str) -> Path:
+    """The one notebook of ``assignment`` in ``source/``."""
+    (notebook,) = (repo / "source" / assignment).glob("*.ipynb")
+    return notebook
+
+
+def nbgrader_meta(cell) -> dict:
+    """A cell's nbgrader metadata (empty when it has none)."""
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
 def nbgrader_command(*args: str) -> list[str]:
     """nbgrader from the same environment as this package."""
     return [sys.executable, "-m", "nbgrader", *args]

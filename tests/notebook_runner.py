@@ -9,7 +9,6 @@ cell must pass. One kernel per notebook keeps this fast.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import shutil
 import tempfile
 import time
@@ -24,6 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from conftest import REPO, is_autograded_test, nbgrader_meta
+from primer.testing import scratch_course
 
 
 class OfflineKernelManager(KernelManager):
@@ -48,13 +48,7 @@ class RunReport:
 
 
 def load_wrong_answers(assignment: str) -> list[dict]:
-    path = REPO / "tests" / "wrong_answers" / f"{assignment}.py"
-    if not path.exists():
-        return []
-    spec = importlib.util.spec_from_file_location(f"wrong_answers_{assignment}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.WRONG_ANSWERS
+    return scratch_course.load_wrong_answers(REPO, assignment)
 
 
 def _grade_id(cell) -> str | None:

@@ -3,6 +3,7 @@ the tamper checks never flag honest work: not the solution, not the release, not
 from __future__ import annotations
 
 import nbformat
+import pytest
 
 from conftest import nbgrader_meta, source_notebook
 from nbgrader_course import ScratchCourse, solved_release
@@ -20,6 +21,8 @@ def with_wrong_answers(solved, wrong_answers: list[dict], pick: int):
         if choices:
             cell.source = choices[pick % len(choices)]
     return notebook
+
+pytestmark = pytest.mark.slow  # nbgrader autograde of every whole assignment: minutes
 
 
 def test_autograde_scores_solution_full_and_release_zero(assignment, tmp_path):

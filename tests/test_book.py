@@ -39,6 +39,7 @@ import yaml
 
 from conftest import ASSIGNMENTS, REPO, nbgrader_meta
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # builds the whole book; chromium walks it
 BOOK = REPO / "book"
 SITE = BOOK / "_build" / "html"
 ARTIFACTS = REPO / "artifacts" / "book"

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, source_notebook
 from primer.course import CourseError, cells_with_outputs, find_repo, strip_outputs
 from primer.hub.runtime import HubRuntime
-from primer.hub.unix import AccountError, ensure_user
+from primer.accounts import AccountError, ensure_user
 
 
 def primer(*args, cwd=REPO):
@@ -39,6 +39,7 @@ def test_strip_outputs_clears_outputs_and_counts(tmp_path, assignment):
     assert strip_outputs(path) is False
 
 
+@pytest.mark.slow  # generates every assignment with nbgrader
 def test_check_reports_a_drifted_release(tmp_path):
     copy = tmp_path / "course"
     shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".venv", "node_modules", ".git"))
@@ -67,7 +68,7 @@ def test_weak_passwords_are_refused(monkeypatch, tmp_path, variable, value):
     monkeypatch.setenv("PRIMER_RUNTIME", str(tmp_path))
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError, match="at least"):
-        HubRuntime.from_environment().passwords()
+        HubRuntime.from_environment().passwords(REPO)
 
 
 def test_generated_passwords_persist_and_stay_private(monkeypatch, tmp_path):
@@ -76,8 +77,8 @@ def test_generated_passwords_persist_and_stay_private(monkeypatch, tmp_path):
     monkeypatch.delenv("PRIMER_INSTRUCTOR_PASSWORD", raising=False)
     runtime = HubRuntime.from_environment()
     runtime.make_folders()
-    first = runtime.passwords()
-    assert first == runtime.passwords()
+    first = runtime.passwords(REPO)
+    assert first == runtime.passwords(REPO)
     assert (tmp_path / "hub" / "passwords.json").stat().st_mode & 0o077 == 0
     assert (tmp_path / "hub").stat().st_mode & 0o077 == 0
 

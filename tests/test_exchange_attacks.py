@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from hub_harness import shared_hub
-from primer.hub.unix import ensure_user, user_environment
+from primer.accounts import ensure_user, user_environment
 
 ASSIGNMENT = "01_prerequisites"
 NOTEBOOK = "prerequisites.ipynb"
@@ -103,11 +102,6 @@ def _is_fifo(path: Path) -> bool:
         return (os.lstat(path).st_mode & 0o170000) == 0o010000
     except FileNotFoundError:
         return False
-
-
-@pytest.fixture(scope="module")
-def hub(request):
-    return shared_hub(request)
 
 
 @pytest.fixture(scope="module")

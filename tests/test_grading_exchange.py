@@ -22,8 +22,10 @@ from nbgrader.utils import notebook_hash
 
 from grading_fixtures import ASSIGNMENT, NOTEBOOK, answered, tiny_course
 from primer.course import venv_path
-from primer.hub.unix import ensure_user, remove_user
+from primer.accounts import ensure_user, remove_user
 import nbformat
+
+pytestmark = pytest.mark.root  # real Unix accounts submit and collect
 
 
 def test_both_submissions_are_kept_and_the_latest_is_collected(tmp_path):

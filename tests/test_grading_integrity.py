@@ -308,6 +308,8 @@ def test_grading_changes_nothing_the_students_or_instructor_wrote(graded, path):
 
 FILL = """
 import os
+
+pytestmark = pytest.mark.root  # kernels run as sandbox accounts, inside a memory cgroup
 written = {}
 for place in ('/tmp', '/dev/shm', '.'):
     total = 0

@@ -21,8 +21,9 @@ from nbformat.v4 import new_code_cell
 
 from grading_fixtures import ASSIGNMENT, NOTEBOOK, answered, tiny_course, write_submission
 from primer.grading.sandbox import sandbox_account
-from primer.hub.unix import processes_of
+from primer.accounts import processes_of
 
+pytestmark = pytest.mark.root  # kernels run as a sandbox account of their own
 HOSTILE = {
     # what the student's code does -> code placed in a cell of its own before the answers
     "snoop": """

@@ -14,19 +14,19 @@ import re
 import pytest
 
 from browser_hub import Screenshots, browser, chromium_missing, hub_login
-from hub_harness import PASSWORD_INSTRUCTOR, PASSWORD_STUDENT, shared_hub
+from primer.testing.hub import PASSWORD_INSTRUCTOR, PASSWORD_STUDENT
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.browser, pytest.mark.root]
 ASSIGNMENT = "01_prerequisites"
 VIEWPORT = {"width": 1400, "height": 900}
 
 
 @pytest.fixture(scope="module")
-def hub(request):
+def hub(course_hub):
     problem = chromium_missing()
     if problem:
         pytest.fail(problem)
-    return shared_hub(request)
+    return course_hub
 
 
 def close_success_modal(page, timeout: float = 180_000) -> str:
@@ -39,8 +39,8 @@ def close_success_modal(page, timeout: float = 180_000) -> str:
     return text
 
 
-def test_student_and_instructor_in_a_browser(hub):
-    name = hub.students[3]
+def test_student_and_instructor_in_a_browser(hub, students):
+    name = students[0]
     shots = Screenshots("test_student_and_instructor_in_a_browser")
     with browser() as chromium:
         page = chromium.new_context(viewport=VIEWPORT).new_page()

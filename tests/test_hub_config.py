@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import stat
 
@@ -12,6 +13,7 @@ from traitlets.config import Config
 from conftest import REPO
 from primer.hub.auth import WorkshopAuthenticator
 from primer.hub.config import configure
+from primer.hub.course_setup import course_config_file, write_server_config
 from primer.hub.roster import plan
 from primer.hub.runtime import HubRuntime, read_roster
 
@@ -150,3 +152,30 @@ def test_databases_are_chosen_by_configuration(env, tmp_path):
     env.setenv("PRIMER_HUB_DB_URL", "postgresql://hub@127.0.0.1:5432/hub")
     # the pinned driver is psycopg2 (SQLAlchemy 2.1 would look for psycopg 3)
     assert configured().JupyterHub.db_url == "postgresql+psycopg2://hub@127.0.0.1:5432/hub"
+
+
+@pytest.mark.parametrize("value, size", [("2G", 2 * 1024**3), ("512M", 512 * 1024**2),
+                                         ("1.5G", int(1.5 * 1024**3)), ("1048576", 1024**2), ("0", 0)])
+def test_memory_limits_are_read_as_jupyterhub_reads_them(env, value, size):
+    env.setenv("PRIMER_MEM_LIMIT", value)
+    assert HubRuntime.from_environment().mem_limit == size
+
+
+def test_servers_read_the_course_settings_from_one_fresh_copy(env, tmp_path):
+    runtime = HubRuntime.from_environment()
+    c = configured()
+    write_server_config(runtime, REPO)
+    copy = course_config_file(runtime)
+    assert copy.read_text() == (REPO / "nbgrader_config.py").read_text()
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o644  # every user's server reads it
+    for role in ("student", "staff"):
+        assert c.CourseSpawner.config_paths[role].split(":") == [
+            str(runtime.jupyter_config / role), str(copy.parent)]
+
+
+def test_nothing_is_put_on_the_servers_pythonpath(env):
+    c = configured()
+    assert "PYTHONPATH" not in c.Spawner.environment
+    assert [s["name"] for s in c.JupyterHub.services if "PYTHONPATH" in s.get("environment", {})] == []
+    # the slow optional import it used to hide is not installed at all (scripts/bootstrap)
+    assert importlib.util.find_spec("rfc3987_syntax") is None

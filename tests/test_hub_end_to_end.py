@@ -6,7 +6,7 @@ Jupyter contents API and submits; the instructor collects, autogrades,
 generates and releases feedback with the real nbgrader commands, as their own
 Unix user; the student fetches the feedback. At the end of the session the hub
 is stopped with Ctrl-C and nothing of it may be left running
-(hub_harness.shared_hub).
+(conftest.course_hub).
 """
 from __future__ import annotations
 
@@ -21,19 +21,12 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import source_notebook
-from hub_harness import PASSWORD_STUDENT, CourseHub, HubUser, feedback_score, shared_hub
 from nbgrader_course import solved_release
-from primer.hub.unix import run_as
+from primer.accounts import run_as
+from primer.testing.hub import PASSWORD_STUDENT, CourseHub, HubUser, feedback_score
 
 ASSIGNMENT = "01_prerequisites"
-pytestmark = pytest.mark.hub
-
-
-@pytest.fixture(scope="module")
-def hub(request):
-    # Shared with the other hub test modules; stopped with Ctrl-C at the end of
-    # the session, when nothing of it may be left running.
-    return shared_hub(request)
+pytestmark = [pytest.mark.hub, pytest.mark.root]
 
 
 def instructor_nbgrader(hub: CourseHub, *args: str):
@@ -47,8 +40,8 @@ def test_homes_are_private(hub):
         assert mode & 0o077 == 0, f"{name}'s home is {oct(mode)}: others could read it"
 
 
-def test_wrong_password_is_refused(hub):
-    user = HubUser(hub, hub.students[0])
+def test_wrong_password_is_refused(hub, students):
+    user = HubUser(hub, students[0])
     response = user.login("not-the-password")
     assert response.status_code == 403, response.status_code
     assert user.session.cookies.get("jupyterhub-hub-login") is None
@@ -57,8 +50,8 @@ def test_wrong_password_is_refused(hub):
     assert response.status_code == 403
 
 
-def test_student_fetch_submit_instructor_grade_student_reads_feedback(hub):
-    student = HubUser(hub, hub.students[0]).log_in_and_start_server(PASSWORD_STUDENT)
+def test_student_fetch_submit_instructor_grade_student_reads_feedback(hub, students):
+    student = HubUser(hub, students[0]).log_in_and_start_server(PASSWORD_STUDENT)
 
     # The course-wide nbgrader settings reached the student's server: it lists our course.
     listing = student.server("GET", "assignments", params={"course_id": "primer"}).json()
@@ -75,7 +68,7 @@ def test_student_fetch_submit_instructor_grade_student_reads_feedback(hub):
     path = f"primer/{ASSIGNMENT}/{notebook_name}"
     model = student.server("GET", f"api/contents/{path}").json()
     released_nb = nbformat.from_dict(model["content"])
-    fetched_file = Path(pwd.getpwnam(hub.students[0]).pw_dir) / path
+    fetched_file = Path(pwd.getpwnam(students[0]).pw_dir) / path
     answered = solved_release(fetched_file, source_notebook(ASSIGNMENT))
     assert answered.cells != released_nb.cells
     saved = student.server("PUT", f"api/contents/{path}",
@@ -94,7 +87,7 @@ def test_student_fetch_submit_instructor_grade_student_reads_feedback(hub):
     instructor_nbgrader(hub, "release_feedback", ASSIGNMENT)
 
     with Gradebook(f"sqlite:///{hub.course / 'gradebook.db'}") as gradebook:
-        submission = gradebook.find_submission(ASSIGNMENT, hub.students[0])
+        submission = gradebook.find_submission(ASSIGNMENT, students[0])
         auto = [g for nb in submission.notebooks for g in nb.grades if g.cell.cell_type == "code"]
         earned = sum(g.auto_score for g in auto)
         possible = sum(g.max_score for g in auto)

@@ -17,11 +17,11 @@ import textwrap
 
 import pytest
 
-from hub_harness import PASSWORD_STUDENT, HubUser, shared_hub
-from primer.hub.unix import run_as
+from primer.testing.hub import PASSWORD_STUDENT, HubUser
+from primer.accounts import run_as
 
 ASSIGNMENT = "01_prerequisites"
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.root]
 
 PROBE = textwrap.dedent("""
     import json, os, sys
@@ -54,11 +54,6 @@ def probe(user: str, checks: dict[str, str]) -> dict[str, str]:
     """Try each file operation as the Unix user ``user``; 'allowed' or the error's name."""
     result = run_as(user, [sys.executable, "-c", PROBE, json.dumps(checks)], cwd="/tmp")
     return json.loads(result.stdout)
-
-
-@pytest.fixture(scope="module")
-def hub(request):
-    return shared_hub(request)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ by its PID afterwards.
 """
 from __future__ import annotations
 
+import csv
 import os
 import pwd
 import shutil
@@ -14,16 +15,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 
-from hub_harness import PASSWORD_STUDENT, CourseHub, HubUser, free_port_block
+from conftest import REPO
+from primer.accounts import is_running, run_as
 from primer.hub.runtime import database_url
+from primer.testing.hub import PASSWORD_STUDENT, CourseHub, HubUser, free_port_block, wait_for
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.root]
 ASSIGNMENT = "01_prerequisites"
 
 
@@ -69,16 +71,12 @@ class Postgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
-        if self.pid:
+        if self.pid and is_running(self.pid):
+            os.kill(self.pid, signal.SIGINT)  # "fast" shutdown
             try:
-                os.kill(self.pid, signal.SIGINT)  # "fast" shutdown
-                deadline = time.monotonic() + 30
-                while Path(f"/proc/{self.pid}").exists() and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                if Path(f"/proc/{self.pid}").exists():
-                    os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+                wait_for(lambda: not is_running(self.pid), 30, "PostgreSQL stopped", every=0.1)
+            except AssertionError:
+                os.kill(self.pid, signal.SIGKILL)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -92,20 +90,15 @@ def postgres():
         yield server
     finally:
         server.stop()
-        assert not Path(f"/proc/{server.pid}").exists()
+        assert not is_running(server.pid)
 
 
 @pytest.fixture(scope="module")
 def hub(postgres):
-    hub = CourseHub(prefix="pg", students=1, PRIMER_HUB_DB_URL=postgres.url("jupyterhub"),
+    hub = CourseHub(REPO, prefix="pg", students=1, PRIMER_HUB_DB_URL=postgres.url("jupyterhub"),
                     PRIMER_GRADEBOOK_URL=postgres.url("gradebook"), PRIMER_IDLE_TIMEOUT="0")
-    try:
-        hub.start()
+    with hub.running():
         yield hub
-    finally:
-        leftovers = hub.stop()
-        hub.cleanup()
-        assert leftovers == [], f"left running after Ctrl-C: {leftovers}"
 
 
 def test_the_hub_keeps_its_users_in_postgresql(hub, postgres):
@@ -116,8 +109,8 @@ def test_the_hub_keeps_its_users_in_postgresql(hub, postgres):
         names = {row[0] for row in connection.execute(sqlalchemy.text("SELECT name FROM users"))}
         groups = {row[0] for row in connection.execute(sqlalchemy.text("SELECT name FROM groups"))}
     engine.dispose()
-    assert {hub.instructor, hub.students[0]} <= names
-    assert {"formgrade-primer", "nbgrader-primer"} <= groups
+    assert names == {hub.instructor, hub.students[0]}
+    assert groups == {"formgrade-primer", "nbgrader-primer"}
     assert not (hub.runtime / "hub" / "jupyterhub.sqlite").exists()
 
 
@@ -138,3 +131,22 @@ def test_the_gradebook_is_in_postgresql(hub, postgres):
         env={"HOME": pwd.getpwnam(hub.instructor).pw_dir, "PATH": os.environ["PATH"]})
     assert result.returncode == 0, result.stderr
     assert ASSIGNMENT in result.stdout + result.stderr
+
+
+def test_primer_export_reads_the_gradebook_nbgrader_is_configured_with(hub, postgres, tmp_path):
+    """`primer export`, run by the instructor in the course, exports PostgreSQL's gradebook."""
+    from nbgrader.api import Gradebook
+
+    student = hub.students[0]
+    with Gradebook(database_url(postgres.url("gradebook"))) as gradebook:
+        gradebook.update_or_create_student(student, first_name="Pat", last_name="Postgres")
+        max_score = gradebook.find_assignment(ASSIGNMENT).max_score
+    exports = hub.course / "exports"
+    result = run_as(hub.instructor, [sys.executable, "-m", "primer.cli", "export"], cwd=hub.course,
+                    check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(exports / "grades_lms.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["student_id"], r["first_name"], r["assignment"], r["status"], float(r["max_score"]))
+            for r in rows] == [(student, "Pat", ASSIGNMENT, "missing", max_score)]
+    assert not (hub.course / "gradebook.db").exists(), "export made a SQLite gradebook of its own"

@@ -9,15 +9,10 @@ import re
 
 import pytest
 
-from hub_harness import PASSWORD_INSTRUCTOR, PASSWORD_STUDENT, HubUser, shared_hub
+from primer.testing.hub import PASSWORD_INSTRUCTOR, PASSWORD_STUDENT, HubUser
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.root]
 FORMGRADER = "/services/primer/formgrader"
-
-
-@pytest.fixture(scope="module")
-def hub(request):
-    return shared_hub(request)
 
 
 def logged_in(hub, name: str, password: str) -> HubUser:
@@ -38,17 +33,17 @@ def test_groups_and_admin_flags(hub):
     assert users[hub.graders[0]]["admin"] is False
 
 
-def test_graders_use_the_staff_password_not_the_students(hub):
+def test_graders_use_the_staff_password_not_the_students(hub, students):
     assert HubUser(hub, hub.graders[0]).login(PASSWORD_STUDENT).status_code == 403
     assert HubUser(hub, hub.graders[0]).login(PASSWORD_INSTRUCTOR).status_code == 200
     # and a student cannot log in with the staff password
-    assert HubUser(hub, hub.students[4]).login(PASSWORD_INSTRUCTOR).status_code == 403
+    assert HubUser(hub, students[0]).login(PASSWORD_INSTRUCTOR).status_code == 403
 
 
-def test_the_formgrader_service_serves_the_staff_only(hub):
+def test_the_formgrader_service_serves_the_staff_only(hub, students):
     instructor = logged_in(hub, hub.instructor, PASSWORD_INSTRUCTOR)
     grader = logged_in(hub, hub.graders[0], PASSWORD_INSTRUCTOR)
-    student = logged_in(hub, hub.students[4], PASSWORD_STUDENT)
+    student = logged_in(hub, students[0], PASSWORD_STUDENT)
     for staff in (instructor, grader):
         response = staff.api("GET", f"{FORMGRADER}/api/assignments")
         assert response.status_code == 200, response.text[:300]
@@ -64,8 +59,8 @@ def test_the_formgrader_service_serves_the_staff_only(hub):
     assert student.api("GET", "/hub/api/services").status_code == 403
 
 
-def test_students_see_no_instructor_ui(hub):
-    student = logged_in(hub, hub.students[4], PASSWORD_STUDENT)
+def test_students_see_no_instructor_ui(hub, students):
+    student = logged_in(hub, students[0], PASSWORD_STUDENT)
     student.start_server()
     try:
         # The server extensions are off: no formgrader, no course list ...
@@ -93,7 +88,7 @@ def test_an_admin_adds_people_from_a_csv_roster(hub, tmp_path):
     import subprocess
     import sys
 
-    from primer.hub.unix import remove_user
+    from primer.accounts import remove_user
 
     newcomer, new_grader = "pt-late-student", "pt-late-grader"
     for name in (newcomer, new_grader):

@@ -6,6 +6,8 @@ import pytest
 from conftest import source_notebook
 from notebook_runner import load_wrong_answers, run_solution_notebook
 
+pytestmark = pytest.mark.slow  # every solution notebook, whole, with its wrong answers: minutes
+
 _reports = {}
 
 

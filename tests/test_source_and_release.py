@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conftest import REPO, is_autograded_test, nbgrader_meta, read_notebook, source_notebook
 from primer.course import cells_with_outputs, release_differences
 
@@ -14,6 +16,7 @@ def test_source_notebooks_have_no_outputs(assignment):
     assert cells_with_outputs(path) == [], f"{path} has outputs: run `make strip`"
 
 
+@pytest.mark.slow  # generates every assignment with nbgrader
 def test_release_is_what_nbgrader_generates_from_source():
     differences = release_differences(REPO)
     assert differences == [], "release/ drifted from source/; run `make release`:\n" + "\n".join(differences)

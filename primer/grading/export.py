@@ -1,8 +1,16 @@
 """Export the gradebook: one CSV for the LMS, one per-question CSV for the instructor.
 
-    python -m primer.grading.export <course_root> [--to folder] [--roster students.txt]
+    primer export <course_root> [--to folder] [--roster students.txt]
+    (or: python -m primer.grading.export ...)
 
-writes, by default into ``<course_root>/exports/`` (ignored by git, as is
+reads the gradebook that nbgrader's configuration names for that course (the
+course's ``nbgrader_config.py``, the instructor's ``~/.jupyter`` one with the
+hub's PostgreSQL URL, ...): it runs ``nbgrader export`` in the course directory
+with this module's ``CourseExport`` plugin, nbgrader's own extension point::
+
+    nbgrader export --exporter=primer.grading.export.CourseExport [--to folder]
+
+and writes, by default into ``<course_root>/exports/`` (ignored by git, as is
 ``grades*.csv``):
 
 ``grades_lms.csv`` -- one row per student and assignment, long format::
@@ -36,12 +44,20 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.plugins import ExportPlugin
+from sqlalchemy.engine import make_url
+from traitlets import Unicode
+
+from primer.course import venv_path
 
 LMS_FILE = "grades_lms.csv"
 BREAKDOWN_FILE = "grades_breakdown.csv"
@@ -66,31 +82,63 @@ class _Person:
     email: str | None = None
 
 
+class CourseExport(ExportPlugin):
+    """nbgrader's export plugin for this course: the LMS and per-question CSVs in the folder ``to``."""
+
+    roster_file = Unicode("", help="A file of student ids, one a line: students never graded "
+                                   "get 'missing' rows too.").tag(config=True)
+
+    def export(self, gradebook: Gradebook) -> None:
+        if not gradebook.assignments:  # nbgrader opened (or made) a gradebook that holds nothing
+            url = make_url(self.parent.coursedir.db_url).render_as_string(hide_password=True)
+            print(f"error: no gradebook with assignments at {url}, the one nbgrader's "
+                  "configuration names: pass the course directory (where nbgrader_config.py is), "
+                  "after `nbgrader generate_assignment` and `nbgrader autograde`", file=sys.stderr)
+            raise SystemExit(1)
+        roster = _read_roster(Path(self.roster_file)) if self.roster_file else ()
+        destination = Path(self.to or "exports")
+        lms_rows, breakdown_rows = _collect_rows(gradebook, roster)
+        destination.mkdir(parents=True, exist_ok=True)
+        for name, columns, rows in ((LMS_FILE, LMS_COLUMNS, lms_rows),
+                                    (BREAKDOWN_FILE, BREAKDOWN_COLUMNS, breakdown_rows)):
+            self.log.info("writing %s", _write_csv(destination / name, columns, rows))
+
+
 def export_grades(course_root: Path, destination_folder: Path | None = None, *,
                   roster: Iterable[str] = ()) -> tuple[Path, Path]:
-    """Write the LMS and breakdown CSVs from ``<course_root>/gradebook.db``; return their paths.
+    """Write the LMS and breakdown CSVs from the course's gradebook; return their paths.
 
-    ``roster``: student ids to include even if the gradebook has never seen
-    them (they get "missing" rows). ``destination_folder`` defaults to
-    ``<course_root>/exports``.
+    The gradebook is the one nbgrader's configuration names when nbgrader runs
+    in ``course_root``. ``roster``: student ids to include even if the
+    gradebook has never seen them (they get "missing" rows).
+    ``destination_folder`` defaults to ``<course_root>/exports``.
     """
-    course_root = Path(course_root)
-    destination = Path(destination_folder) if destination_folder else course_root / "exports"
-    with _open_gradebook(course_root) as gradebook:
-        lms_rows, breakdown_rows = _collect_rows(gradebook, roster)
-    destination.mkdir(parents=True, exist_ok=True)
-    lms_csv = _write_csv(destination / LMS_FILE, LMS_COLUMNS, lms_rows)
-    breakdown_csv = _write_csv(destination / BREAKDOWN_FILE, BREAKDOWN_COLUMNS, breakdown_rows)
-    return lms_csv, breakdown_csv
+    course_root = Path(course_root).resolve()
+    if not course_root.is_dir():
+        raise ExportError(f"{course_root} is not a folder: pass the course directory")
+    destination = Path(destination_folder).resolve() if destination_folder else course_root / "exports"
+    default_gradebook = course_root / "gradebook.db"
+    had_gradebook = default_gradebook.exists()
+    with tempfile.NamedTemporaryFile("w", prefix="primer-roster-", suffix=".txt") as roster_file:
+        roster_file.write("".join(f"{student_id}\n" for student_id in roster))
+        roster_file.flush()
+        result = subprocess.run(
+            [sys.executable, "-m", "nbgrader", "export",
+             "--exporter=primer.grading.export.CourseExport",  # by name: this may run as __main__
+             f"--to={destination}", f"--CourseExport.roster_file={roster_file.name}"],
+            cwd=course_root, capture_output=True, text=True,
+            env={**os.environ, "PATH": venv_path()})
+    if result.returncode != 0:
+        if not had_gradebook and default_gradebook.exists():
+            default_gradebook.unlink()  # nbgrader made an empty one while trying
+        raise ExportError(_last_lines(result.stderr) or f"nbgrader export failed ({result.returncode})")
+    return destination / LMS_FILE, destination / BREAKDOWN_FILE
 
 
-def _open_gradebook(course_root: Path) -> Gradebook:
-    database = course_root / "gradebook.db"
-    if not database.is_file():  # Gradebook() would silently create an empty one
-        raise ExportError(
-            f"no gradebook at {database}: pass the course directory (where nbgrader_config.py "
-            "and gradebook.db are), after `nbgrader generate_assignment` and `nbgrader autograde`")
-    return Gradebook(f"sqlite:///{database}")
+def _last_lines(text: str, count: int = 5) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    return errors[-1] if errors else "\n".join(lines[-count:])
 
 
 def _collect_rows(gradebook: Gradebook, roster: Iterable[str]) -> tuple[list[dict], list[dict]]:
@@ -174,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m primer.grading.export",
         description="Export nbgrader grades: an LMS-ready CSV and a per-question breakdown.")
     parser.add_argument("course_root", type=Path, nargs="?", default=Path("."),
-                        help="the course directory holding gradebook.db (default: here)")
+                        help="the course directory; its nbgrader configuration names the "
+                             "gradebook (default: here)")
     parser.add_argument("--to", type=Path, default=None, metavar="FOLDER",
                         help="where to write the CSVs (default: <course_root>/exports, ignored by git)")
     parser.add_argument("--roster", type=Path, default=None, metavar="FILE",

@@ -45,7 +45,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode, default
 
 from primer.safecopy import Limits, copy_tree
-from primer.hub.unix import chown_tree
+from primer.accounts import chown_tree
 
 SANDBOX_ACCOUNT = "primer-sandbox"  # + the worker's slot number: primer-sandbox0, 1, ...
 PROVISIONER_NAME = "primer-sandbox"  # entry point in pyproject.toml

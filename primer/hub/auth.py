@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from hmac import compare_digest
+from pathlib import Path
 
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from traitlets import Set, Unicode
@@ -81,7 +82,7 @@ def _require(method: str) -> dict[str, str]:
     return values
 
 
-def configure_authentication(c, runtime: HubRuntime) -> None:
+def configure_authentication(c, runtime: HubRuntime, repo: Path) -> None:
     everyone = set(runtime.students) | set(runtime.staff)
     c.Authenticator.admin_users = set(runtime.instructors)
     c.Authenticator.allowed_users = everyone
@@ -89,7 +90,7 @@ def configure_authentication(c, runtime: HubRuntime) -> None:
     c.Authenticator.allow_existing_users = True
 
     if runtime.auth == "shared-password":
-        passwords = runtime.passwords()
+        passwords = runtime.passwords(repo)
         c.JupyterHub.authenticator_class = WorkshopAuthenticator
         c.WorkshopAuthenticator.user_password = passwords["student"]
         # Only the staff password logs instructors and graders in, so the students'

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from primer.course import COURSE_ID
 from primer.hub.auth import configure_authentication
-from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, course_directory, python_stubs
+from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, course_directory, server_config_path
 from primer.hub.runtime import HubRuntime
 from primer.hub.services import stop_stale_services
 
@@ -40,18 +40,17 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
     c.JupyterHub.cleanup_servers = not runtime.keep_servers
     c.JupyterHub.cleanup_proxy = not runtime.keep_servers
 
-    configure_authentication(c, runtime)
+    configure_authentication(c, runtime, repo)
 
     c.JupyterHub.spawner_class = "primer.hub.spawner.CourseSpawner"
     c.CourseSpawner.staff_group = STAFF_GROUP
-    c.CourseSpawner.config_paths = {role: str(runtime.jupyter_config / role)
+    c.CourseSpawner.config_paths = {role: server_config_path(runtime, role)
                                     for role in ("student", "staff")}
     c.Spawner.cmd = [str(venv_bin / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
     c.Spawner.environment = {
         "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
         "NILEARN_SHARED_DATA": str(runtime.shared_data),
-        "PYTHONPATH": str(python_stubs(runtime)),  # faster server start (course_setup)
     }
     c.Spawner.mem_limit = runtime.mem_limit or None
     c.Spawner.cpu_limit = runtime.cpu_limit or None
@@ -84,9 +83,8 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
             "cwd": str(course),
             "environment": {
                 "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
-                "JUPYTER_CONFIG_PATH": str(runtime.jupyter_config / "staff"),
+                "JUPYTER_CONFIG_PATH": server_config_path(runtime, "staff"),
                 "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-                "PYTHONPATH": str(python_stubs(runtime)),
             },
             "oauth_no_confirm": True,
             "display": True,

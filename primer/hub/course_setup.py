@@ -1,9 +1,24 @@
 """Put the course on the hub: accounts, groups, the course directory, the exchange, the release.
 
 The first instructor owns the course directory ``~/primer-course`` (a copy of
-the repository's ``source/`` and ``nbgrader_config.py``); every nbgrader command
-runs as that instructor, never as root. Files already in the course directory
-are never overwritten, so restarting the hub loses no instructor's work.
+the repository's ``source/``); every nbgrader command runs as that instructor,
+never as root. Notebooks already in the course directory are never overwritten,
+so restarting the hub loses no instructor's work.
+
+Where each nbgrader setting lives (one source each, rewritten at every start,
+so a change reaches everyone at the next start of the hub):
+
+* course-wide settings: the repository's ``nbgrader_config.py``, copied to
+  ``$PRIMER_RUNTIME/etc/course/``; every server and the formgrader read it
+  (JUPYTER_CONFIG_PATH), the instructor's own nbgrader loads it from their
+  ``~/.jupyter/nbgrader_config.py``;
+* the hub's exchange classes: ``$PRIMER_RUNTIME/etc/{student,staff}/``;
+* where the course and the gradebook are (``CourseDirectory.root``,
+  ``db_url``): the course owner's ``~/.jupyter/nbgrader_config.py``.
+
+The course directory's own ``nbgrader_config.py``, which nbgrader reads last
+and so above all others, holds no setting: an older hub's copy of the
+repository's file there is moved aside to ``nbgrader_config.py.stale``.
 
 Who can reach what (tests/test_hub_isolation.py checks each line with real users):
 
@@ -29,7 +44,7 @@ from pathlib import Path
 
 from primer.course import COURSE_ID, assignment_names
 from primer.hub.runtime import HubRuntime
-from primer.hub.unix import chown_tree, ensure_group, ensure_user, run_as
+from primer.accounts import chown_tree, ensure_group, ensure_user, run_as
 
 COURSE_FOLDER = "primer-course"
 STAFF_GROUP = f"formgrade-{COURSE_ID}"
@@ -75,8 +90,28 @@ def _copy_missing(source: Path, target: Path) -> None:
             shutil.copy2(path, destination)
 
 
+COURSE_DIRECTORY_CONFIG = f'''{PERSONAL_CONFIG_HEADER}: no settings here, on purpose.
+# nbgrader reads this file last, so a setting here would hide the course-wide
+# ones. Those live in the course repository's nbgrader_config.py (the hub copies
+# it to $PRIMER_RUNTIME/etc/course/ at every start); this instructor's own are in
+# ~/.jupyter/nbgrader_config.py.
+'''
+
+
+def _write_course_directory_config(course: Path, log=print) -> None:
+    """Replace an older hub's stale copy of the course-wide settings with a file that has none."""
+    config_file = course / "nbgrader_config.py"
+    if config_file.exists() and not config_file.read_text().startswith(PERSONAL_CONFIG_HEADER):
+        config_file.replace(course / "nbgrader_config.py.stale")
+        log(f"moved {config_file} aside to nbgrader_config.py.stale: it would override the "
+            "course-wide settings; put course-wide changes in the repository's nbgrader_config.py")
+    config_file.write_text(COURSE_DIRECTORY_CONFIG)
+
+
 def _write_personal_config(entry: pwd.struct_passwd, course: Path, runtime: HubRuntime) -> None:
     """The instructor's nbgrader (formgrader, terminal) finds the course and gradebook from anywhere.
+
+    It loads the course-wide settings first, from the copy the hub made at start.
 
     The file is rewritten while it still starts with our header; an instructor
     who edits it should remove that line.
@@ -87,7 +122,10 @@ def _write_personal_config(entry: pwd.struct_passwd, course: Path, runtime: HubR
         return
     config_dir.mkdir(exist_ok=True)
     text = (f"{PERSONAL_CONFIG_HEADER}: where this instructor's course lives.\n"
-            f"c = get_config()  # noqa: F821\nc.CourseDirectory.root = {str(course)!r}\n"
+            "c = get_config()  # noqa: F821\n"
+            "# the course-wide settings (the repository's nbgrader_config.py)\n"
+            f"load_subconfig({str(course_config_file(runtime))!r})  # noqa: F821\n"
+            f"c.CourseDirectory.root = {str(course)!r}\n"
             "# trust no file, name or timestamp a student wrote (primer/exchange.py)\n"
             "c.ExchangeFactory.collect = 'primer.exchange.SafeExchangeCollect'\n"
             "c.ExchangeFactory.release_feedback = 'primer.exchange.SafeExchangeReleaseFeedback'\n")
@@ -106,28 +144,28 @@ def _write(path: Path, text: str) -> None:
     path.chmod(0o644)
 
 
-# jsonschema imports rfc3987_syntax when it is installed (jupyter-events pulls it in);
-# that import compiles a grammar and costs ~0.8 s of CPU in every server's start,
-# a third of it. The servers' PYTHONPATH finds this stub first; jsonschema then
-# skips only its "iri" format check (it catches the ImportError).
-SLOW_IMPORT_STUB = (f"{PERSONAL_CONFIG_HEADER}: hides a slow optional import from jsonschema.\n"
-                    "raise ImportError('rfc3987_syntax is not loaded in the hub servers')\n")
+def course_config_file(runtime: HubRuntime) -> Path:
+    """The hub's copy of the repository's nbgrader_config.py, made at every start."""
+    return runtime.jupyter_config / "course" / "nbgrader_config.py"
 
 
-def python_stubs(runtime: HubRuntime) -> Path:
-    return runtime.jupyter_config / "python"
+def server_config_path(runtime: HubRuntime, role: str) -> str:
+    """JUPYTER_CONFIG_PATH of a server of ``role``: its role's settings, then the course-wide ones."""
+    return os.pathsep.join([str(runtime.jupyter_config / role),
+                            str(course_config_file(runtime).parent)])
 
 
-def write_server_config(runtime: HubRuntime) -> dict[str, Path]:
+def write_server_config(runtime: HubRuntime, repo: Path) -> dict[str, Path]:
     """Jupyter settings for the students' and the staff's servers (root-owned, world-readable).
 
-    The hub points each server at its role's folder with JUPYTER_CONFIG_PATH.
+    The hub points each server at its role's folder and the course-wide settings
+    with JUPYTER_CONFIG_PATH (``server_config_path``).
     """
     folders = {"student": runtime.jupyter_config / "student",
                "staff": runtime.jupyter_config / "staff"}
     runtime.jupyter_config.mkdir(parents=True, exist_ok=True)
     runtime.jupyter_config.chmod(0o755)
-    _write(python_stubs(runtime) / "rfc3987_syntax.py", SLOW_IMPORT_STUB)
+    _write(course_config_file(runtime), (repo / "nbgrader_config.py").read_text())
     for role, folder in folders.items():
         _write(folder / "nbgrader_config.py", SERVER_NBGRADER_CONFIG)
         if role == "student":
@@ -183,14 +221,13 @@ def install_course(repo: Path, runtime: HubRuntime, log=print) -> Path:
     course = course_directory(owner.pw_name)
     course.mkdir(exist_ok=True)
     _copy_missing(repo / "source", course / "source")
-    if not (course / "nbgrader_config.py").exists():
-        shutil.copy2(repo / "nbgrader_config.py", course / "nbgrader_config.py")
+    _write_course_directory_config(course, log)
     chown_tree(course, owner.pw_uid, owner.pw_gid)
     course.chmod(0o700)
+    write_server_config(runtime, repo)
     _write_personal_config(owner, course, runtime)
 
     course_exchange = prepare_exchange(runtime, owner)
-    write_server_config(runtime)
     prepare_shared_data(runtime)
 
     nbgrader = [sys.executable, "-m", "nbgrader"]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP
 from primer.hub.runtime import read_roster
-from primer.hub.unix import VALID_NAME
+from primer.accounts import VALID_NAME
 
 
 def plan(roster: dict[str, list[str]]) -> list[tuple[str, str, dict]]:

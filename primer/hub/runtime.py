@@ -49,7 +49,15 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupyterhub.traitlets import ByteSpecification
+from traitlets import TraitError
+
+from primer.hub.password_rules import check_password
+
 DEFAULT_STUDENTS = "demo-student-1,demo-student-2,demo-student-3"
+PASSWORD_VARIABLES = {"student": "PRIMER_STUDENT_PASSWORD", "instructor": "PRIMER_INSTRUCTOR_PASSWORD"}
+# Instructors (and graders) are hub admins or see every student's work: a longer password.
+PASSWORD_MIN_LENGTH = {"student": 8, "instructor": 32}
 ROLES = ("student", "grader", "instructor")
 
 
@@ -95,14 +103,11 @@ def _number(variable: str, default: str) -> float:
 
 
 def parse_memory(value: str) -> int:
-    """'2G', '512M', '0' -> bytes."""
-    units = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-    text = value.strip().upper().removesuffix("B")
-    try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(text)
-    except ValueError:
+    """'2G', '512M', '0' -> bytes, as JupyterHub reads Spawner.mem_limit (ByteSpecification)."""
+    text = value.strip()
+    try:  # ByteSpecification takes a number of bytes as an int, not as text
+        return int(text) if text.isdigit() else ByteSpecification().validate(None, text)
+    except TraitError:
         raise ValueError(f"PRIMER_MEM_LIMIT={value!r}: use e.g. 2G, 512M or 0 (no limit)") from None
 
 
@@ -238,26 +243,26 @@ class HubRuntime:
         # anyone from removing or renaming a folder that is not theirs.
         self.exchange.chmod(0o1777)
 
-    def passwords(self) -> dict[str, str]:
+    def passwords(self, repo: Path) -> dict[str, str]:
         """The students' shared password and the instructors' (and graders') password.
 
         Taken from the environment when set; otherwise generated once and kept
         in a root-only file, so they stay the same across restarts. There is no
-        built-in default password.
+        built-in default password, and one that is empty, a comment, a
+        placeholder or in ``repo``'s files is refused (password_rules.py).
         """
+        given = {role: os.environ.get(variable) for role, variable in PASSWORD_VARIABLES.items()}
+        for role, value in given.items():
+            if value is not None:
+                check_password(PASSWORD_VARIABLES[role], value, repo, PASSWORD_MIN_LENGTH[role])
         saved_file = self.state / "passwords.json"
         saved = json.loads(saved_file.read_text()) if saved_file.exists() else {}
         passwords = {
-            "student": os.environ.get("PRIMER_STUDENT_PASSWORD") or saved.get("student")
+            "student": given["student"] or saved.get("student")
             or "-".join(secrets.token_hex(2) for _ in range(3)),
-            "instructor": os.environ.get("PRIMER_INSTRUCTOR_PASSWORD") or saved.get("instructor")
+            "instructor": given["instructor"] or saved.get("instructor")
             or secrets.token_urlsafe(30),
         }
-        if len(passwords["student"]) < 8:
-            raise ValueError("PRIMER_STUDENT_PASSWORD must be at least 8 characters long")
-        if len(passwords["instructor"]) < 32:
-            raise ValueError("PRIMER_INSTRUCTOR_PASSWORD must be at least 32 characters long "
-                             "(instructors are hub admins)")
         if passwords["student"] == passwords["instructor"]:
             raise ValueError("PRIMER_STUDENT_PASSWORD and PRIMER_INSTRUCTOR_PASSWORD must differ")
         if passwords != saved:

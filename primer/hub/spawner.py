@@ -18,7 +18,7 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Dict, Unicode
 
-from primer.hub.unix import ensure_group, ensure_user
+from primer.accounts import ensure_group, ensure_user
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = "primer-hub"

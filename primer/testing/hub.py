@@ -1,15 +1,20 @@
-"""Start the course hub for a test, as `make hub` does, with throw-away Unix accounts.
+"""The course hub for a test or a benchmark, started as `make hub` does, with throw-away Unix accounts.
 
 The hub runs through `primer hub` (the same code path as `make hub`) on a free
 port of 127.0.0.1, with its runtime folder in a fresh temporary directory. On
-stop it gets SIGINT, as from Ctrl-C, and the harness checks that nothing of it
-is left running.
+stop it gets SIGINT, as from Ctrl-C, and ``stop`` reports whatever of it is
+still running. Its passwords are made fresh for each run: the hub refuses any
+that is written in the repository.
 """
 from __future__ import annotations
 
+import contextlib
+import grp
+import json
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -17,20 +22,31 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Callable
 
 import requests
 
-import grp
-
-import pytest
-
-from conftest import REPO
+from primer.accounts import (command_line, descendants, is_running, processes_of, remove_group,
+                             remove_user)
+from primer.course import COURSE_ID
 from primer.hub.course_setup import STAFF_GROUP
-from primer.hub.unix import processes_of, remove_group, remove_user
 
-PASSWORD_STUDENT = "test-student-password"
-PASSWORD_INSTRUCTOR = "test-instructor-password-0123456789abcdef"
+PASSWORD_STUDENT = f"student-{secrets.token_urlsafe(12)}"
+PASSWORD_INSTRUCTOR = f"staff-{secrets.token_urlsafe(30)}"
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.2):
+    """Poll ``condition`` until it returns something true; return that, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(every)
 
 
 def free_port_block(count: int = 4) -> int:
@@ -52,11 +68,18 @@ def free_port_block(count: int = 4) -> int:
 
 
 class CourseHub:
-    def __init__(self, prefix: str, students: int = 1, graders: int = 0,
+    def __init__(self, repo: Path, prefix: str, students: int | dict[str, int] = 1, graders: int = 0,
                  release: str = "01_prerequisites", **settings: str):
-        """``settings``: more PRIMER_* variables, e.g. PRIMER_IDLE_TIMEOUT="0"."""
+        """``students``: how many, or how many for each named group (``students_of``).
+
+        ``settings``: more PRIMER_* variables, e.g. PRIMER_IDLE_TIMEOUT="0".
+        """
+        self.repo = repo
         self.instructor = f"{prefix}-instructor"
-        self.students = [f"{prefix}-student-{i}" for i in range(1, students + 1)]
+        groups = students if isinstance(students, dict) else {"student": students}
+        self.student_groups = {group: [f"{prefix}-{group}-{i}" for i in range(1, count + 1)]
+                               for group, count in groups.items()}
+        self.students = [name for names in self.student_groups.values() for name in names]
         self.graders = [f"{prefix}-grader-{i}" for i in range(1, graders + 1)]
         self.extra_accounts: list[str] = []  # made by a test (roster); removed at cleanup
         for name in self.accounts:
@@ -87,6 +110,9 @@ class CourseHub:
         self.process: subprocess.Popen | None = None
         self.known_pids: set[int] = set()
 
+    def students_of(self, group: str) -> list[str]:
+        return self.student_groups[group]
+
     @property
     def accounts(self) -> list[str]:
         return [self.instructor, *self.graders, *self.students, *self.extra_accounts]
@@ -105,21 +131,38 @@ class CourseHub:
     def start(self, timeout: float = 240) -> None:
         primer = Path(sys.executable).parent / "primer"
         with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen([str(primer), "hub"], cwd=REPO, env=self.env,
+            self.process = subprocess.Popen([str(primer), "hub"], cwd=self.repo, env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"the hub exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
-                    self.known_pids |= set(descendants(self.process.pid))
-                    return
+                return requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200
             except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"the hub did not answer within {timeout} s:\n{self.log()[-5000:]}")
+                return False
+
+        try:
+            wait_for(answers, timeout, "the hub answering", every=0.5)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.log()[-5000:]}") from None
+        self.known_pids |= set(descendants(self.process.pid))
+
+    @contextlib.contextmanager
+    def running(self):
+        """Start the hub; afterwards Ctrl-C it, remove what it made, and fail if any of it kept running."""
+        leftovers, log = [], ""
+        try:
+            self.start()
+            yield self
+        finally:
+            try:
+                leftovers = self.stop()
+                log = self.log()[-6000:]
+            finally:
+                self.cleanup()
+        assert leftovers == [], f"left running after Ctrl-C: {leftovers}\nhub log:\n{log}"
 
     def crash(self) -> None:
         """The hub dies at once (SIGKILL), as in a crash; users' servers stay (own sessions)."""
@@ -146,24 +189,22 @@ class CourseHub:
             except subprocess.TimeoutExpired:
                 leftovers.append(f"hub (pid {self.process.pid}) ignored Ctrl-C for {timeout} s")
         # Kernels and servers may take a few seconds to exit after the hub has.
-        deadline = time.monotonic() + settle
-        while True:
-            time.sleep(0.5)
-            running = self._running(proxy)
-            if not running or time.monotonic() > deadline:
-                return leftovers + running
+        try:
+            wait_for(lambda: not self._running(proxy), settle, "everything stopped", every=0.5)
+        except AssertionError:
+            pass
+        return leftovers + self._running(proxy)
 
     def _running(self, proxy: int | None) -> list[str]:
-        running = [f"proxy (pid {proxy})"] if proxy and _alive(proxy) else []
+        running = [f"proxy (pid {proxy})"] if proxy and is_running(proxy) else []
         for name in self.accounts:
             try:
                 uid = pwd.getpwnam(name).pw_uid
             except KeyError:
                 continue
-            running += [f"{name}: {_cmdline(pid)} (pid {pid})" for pid in processes_of(uid)
-                        if _alive(pid)]
-        running += [f"hub child: {_cmdline(pid)} (pid {pid})" for pid in sorted(self.known_pids)
-                    if _alive(pid) and pid != proxy]
+            running += [f"{name}: {command_line(pid)} (pid {pid})" for pid in processes_of(uid)]
+        running += [f"hub child: {command_line(pid)} (pid {pid})" for pid in sorted(self.known_pids)
+                    if is_running(pid) and pid != proxy]
         return running
 
     def cleanup(self) -> None:
@@ -172,21 +213,19 @@ class CourseHub:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         proxy = self.proxy_pid()
-        if proxy and _alive(proxy):
-            os.kill(proxy, signal.SIGKILL)
-        for pid in self.known_pids:
-            if _alive(pid) and pid != os.getpid():
+        for pid in {proxy, *self.known_pids} - {None, os.getpid()}:
+            if is_running(pid):
                 os.kill(pid, signal.SIGKILL)
         for name in self.accounts:
             remove_user(name)
-            for controller in ("memory", "cpu", ""):
+            for controller in ("memory", "cpu", "unified", ""):
                 folder = Path("/sys/fs/cgroup", controller, "primer-hub", name)
                 if folder.is_dir():
                     try:
                         folder.rmdir()
                     except OSError:
                         pass
-        for controller in ("memory", "cpu", ""):
+        for controller in ("memory", "cpu", "unified", ""):
             try:  # only when no other hub's user is in it
                 Path("/sys/fs/cgroup", controller, "primer-hub").rmdir()
             except OSError:
@@ -194,76 +233,6 @@ class CourseHub:
         if self.made_staff_group:
             remove_group(STAFF_GROUP)
         shutil.rmtree(self.runtime, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is not running
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def descendants(root: int) -> list[int]:
-    """PIDs of every process below ``root``."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-_SHARED: dict[str, CourseHub] = {}
-
-
-def shared_hub(request) -> CourseHub:
-    """One hub for every hub test module of the session (starting one costs ~20 s).
-
-    Its accounts: pt-instructor, pt-grader-1 and pt-student-1 .. -5; each test
-    module uses its own students. At the end of the session it is stopped with
-    Ctrl-C and nothing of it may be left running.
-    """
-    if os.geteuid() != 0:
-        pytest.fail("the hub tests create real Unix users and need root: run `sudo make test`")
-    if "hub" not in _SHARED:
-        hub = CourseHub(prefix="pt", students=5, graders=1)
-        _SHARED["hub"] = hub
-
-        def finish():
-            _SHARED.pop("hub", None)
-            try:
-                leftovers = hub.stop()
-                log = hub.log()[-6000:]
-            finally:
-                hub.cleanup()
-            assert leftovers == [], f"left running after Ctrl-C: {leftovers}\nhub log:\n{log}"
-
-        request.session.addfinalizer(finish)
-        try:
-            hub.start()
-        except BaseException:
-            hub.cleanup()
-            raise
-    return _SHARED["hub"]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
-    except OSError:
-        return "?"
 
 
 class HubUser:
@@ -288,7 +257,7 @@ class HubUser:
             f"{self.hub.url}/hub/api/users/{self.name}/tokens",
             json={"note": "test", "expires_in": 3600},
             headers={"X-XSRFToken": self.session.cookies.get("_xsrf", path="/hub/")}, timeout=30)
-        assert response.status_code in (200, 201), response.text
+        assert response.status_code == 201, response.text
         self.token = response.json()["token"]
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
@@ -306,14 +275,17 @@ class HubUser:
 
     def start_server(self, timeout: float = 120) -> None:
         response = self.api("POST", f"/hub/api/users/{self.name}/server")
-        assert response.status_code in (201, 202, 400), response.text  # 400: already running
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        # 201: started, 202: starting, 400: already running
+        assert response.status_code in (201, 202, 400), response.text
+
+        def ready() -> bool:
             model = self.api("GET", f"/hub/api/users/{self.name}").json()
-            if model.get("servers", {}).get("", {}).get("ready"):
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"{self.name}'s server was not ready in {timeout} s:\n{self.hub.log()[-5000:]}")
+            return bool(model.get("servers", {}).get("", {}).get("ready"))
+
+        try:
+            wait_for(ready, timeout, f"{self.name}'s server ready", every=0.5)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.hub.log()[-5000:]}") from None
 
     def server(self, method: str, path: str, **kwargs) -> requests.Response:
         """A request to the user's own Jupyter server."""
@@ -321,7 +293,7 @@ class HubUser:
 
     def assignment_action(self, action: str, assignment: str) -> list | dict:
         response = self.server("POST", f"assignments/{action}",
-                               data={"course_id": "primer", "assignment_id": assignment})
+                               data={"course_id": COURSE_ID, "assignment_id": assignment})
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -335,9 +307,6 @@ def feedback_score(html: str) -> tuple[float, float]:
 
 def execute(user: HubUser, kernel_id: str, code: str, timeout: float = 120) -> str:
     """Run ``code`` in a kernel of ``user``'s server over the websocket; return its stdout."""
-    import json
-    import uuid
-
     import websocket  # websocket-client
 
     url = (f"ws://127.0.0.1:{user.hub.port}/user/{user.name}/api/kernels/{kernel_id}/channels")

@@ -1,4 +1,8 @@
-"""Real Unix accounts for the hub's users, and running commands as them."""
+"""Unix accounts and their processes: creating and removing users, running commands as them.
+
+A neutral module: the hub (accounts for every person), grading (the sandbox's
+scratch copies) and the tests use it; it imports nothing of either.
+"""
 from __future__ import annotations
 
 import grp
@@ -7,6 +11,8 @@ import pwd
 import re
 import subprocess
 from pathlib import Path
+
+import psutil
 
 from primer.course import venv_path
 
@@ -79,10 +85,14 @@ def remove_group(group: str) -> None:
 def remove_user(name: str) -> None:
     """Stop every process of ``name`` and delete the account and its home."""
     try:
-        pwd.getpwnam(name)
+        uid = pwd.getpwnam(name).pw_uid
     except KeyError:
         return
-    subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+    for pid in processes_of(uid):
+        try:
+            psutil.Process(pid).kill()
+        except psutil.NoSuchProcess:
+            pass
     subprocess.run(["userdel", "--remove", name], capture_output=True)
 
 
@@ -116,14 +126,45 @@ def run_as(name: str, argv: list[str], cwd: Path, env: dict[str, str] | None = N
     return result
 
 
+# -- processes ---------------------------------------------------------------
 def processes_of(uid: int) -> list[int]:
-    """PIDs of the processes running as ``uid``."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
-            except FileNotFoundError:
-                pass
-    return pids
+    """PIDs of the running (not zombie) processes whose effective user is ``uid``."""
+    return [process.pid for process in psutil.process_iter(["uids", "status"])
+            if process.info["uids"] is not None and process.info["uids"].effective == uid
+            and process.info["status"] != psutil.STATUS_ZOMBIE]
+
+
+def is_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def descendants(pid: int) -> list[int]:
+    """PIDs of every process below ``pid`` (none once it has gone)."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def command_line(pid: int) -> str:
+    """The command line of ``pid`` for a message, or '?' once it has gone."""
+    try:
+        return " ".join(psutil.Process(pid).cmdline())[:200]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return "?"
+
+
+def wait_until_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait up to ``timeout`` s for ``pids`` to end; return those still running."""
+    processes = []
+    for pid in pids:
+        try:
+            processes.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    return [process.pid for process in alive if is_running(process.pid)]
