@@ -35,6 +35,8 @@ from conftest import nbgrader_meta
 from nbgrader_course import ScratchCourse
 from primer.course import venv_path
 
+pytestmark = pytest.mark.root  # kernels run as sandbox accounts, inside a memory cgroup
+
 ASSIGNMENT, NOTEBOOK = "judge", "judge.ipynb"
 SECRET = "the-instructors-secret-solution-7f3a"
 
@@ -308,8 +310,6 @@ def test_grading_changes_nothing_the_students_or_instructor_wrote(graded, path):
 
 FILL = """
 import os
-
-pytestmark = pytest.mark.root  # kernels run as sandbox accounts, inside a memory cgroup
 written = {}
 for place in ('/tmp', '/dev/shm', '.'):
     total = 0
