@@ -242,7 +242,12 @@ def _check(restore: bool) -> tuple[list[str], list[str]]:
                 sys.modules[name] = module
         now = vars(module)
         for key, value in members.items():
-            if callable(value) and now.get(key, _MISSING) is not value:
+            current = now.get(key, _MISSING)
+            if not callable(value) or current is value:
+                continue
+            # Libraries rebind their own members (torch fills some in lazily): only a
+            # judging helper must stay the same object, any other only the library's.
+            if JUDGING_NAME.search(key) or current is _MISSING or not _is_library(current):
                 note(f"{name}.{key}")
                 if restore:
                     now[key] = value
