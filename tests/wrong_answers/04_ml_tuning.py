@@ -70,41 +70,21 @@ nested = cross_validate(GridSearchCV(adhd_pipeline, param_grid, cv=inner_cv),
 nested_scores = nested["test_score"]
 """,
     ),
-    dict(
-        solution="tune-imbalance",
-        test="test-tune-imbalance",
-        why="forgets class_weight='balanced' for the weighted model",
-        code="""
-def fold_scores(model):
-    return cross_validate(model, X_all, y_severe, cv=severe_cv, groups=subjects,
-                          scoring=["accuracy", "balanced_accuracy"])
-
-dummy_cv, plain_cv, weighted_cv = fold_scores(dummy), fold_scores(plain), fold_scores(plain)
-""",
-    ),
-    dict(
-        solution="tune-imbalance",
-        test="test-tune-imbalance",
-        why="scores only accuracy and copies it as balanced accuracy",
-        code="""
-def fold_scores(model):
-    acc = cross_val_score(model, X_all, y_severe, cv=severe_cv, groups=subjects)
-    return {"test_accuracy": acc, "test_balanced_accuracy": acc}
-
-dummy_cv, plain_cv, weighted_cv = fold_scores(dummy), fold_scores(plain), fold_scores(weighted)
-""",
-    ),
-    dict(
-        solution="tune-imbalance",
-        test="test-tune-imbalance",
-        why="ignores the subjects: sessions of one person fall in training and test folds",
-        code="""
-def fold_scores(model):
-    return cross_validate(model, X_all, y_severe, cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=0),
-                          scoring=["accuracy", "balanced_accuracy"])
-
-dummy_cv, plain_cv, weighted_cv = fold_scores(dummy), fold_scores(plain), fold_scores(weighted)
-""",
+    *(
+        dict(solution="tune-imbalance", test="test-tune-imbalance", why=why,
+             code=f"def fold_scores(model):\n{body}\n\ndummy_cv, plain_cv, weighted_cv = "
+                  f"fold_scores(dummy), fold_scores(plain), fold_scores({weighted})\n")
+        for why, body, weighted in [
+            ("forgets class_weight='balanced' for the weighted model",
+             "    return cross_validate(model, X_all, y_severe, cv=severe_cv, groups=subjects,\n"
+             "                          scoring=['accuracy', 'balanced_accuracy'])", "plain"),
+            ("scores only accuracy and copies it as balanced accuracy",
+             "    acc = cross_val_score(model, X_all, y_severe, cv=severe_cv, groups=subjects)\n"
+             "    return {'test_accuracy': acc, 'test_balanced_accuracy': acc}", "weighted"),
+            ("ignores the subjects: sessions of one person fall in training and test folds",
+             "    return cross_validate(model, X_all, y_severe, cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=0),\n"
+             "                          scoring=['accuracy', 'balanced_accuracy'])", "weighted"),
+        ]
     ),
     dict(
         solution="tune-confounds",
