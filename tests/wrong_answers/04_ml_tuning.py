@@ -121,8 +121,8 @@ auc_gain = auc_confounds_nwbv - auc_confounds_only
         test="test-tune-confounds",
         why="hard-codes plausible numbers",
         code="""
-auc_confounds_only = np.full(25, 0.65)
-auc_confounds_nwbv = np.full(25, 0.75)
+auc_confounds_only = np.full(10, 0.65)
+auc_confounds_nwbv = np.full(10, 0.75)
 auc_gain = auc_confounds_nwbv - auc_confounds_only
 """,
     ),
