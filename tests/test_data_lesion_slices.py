@@ -99,3 +99,13 @@ def test_fast():
 def test_invalid_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_lesion_slices(**kwargs)
+
+
+def test_every_image_comes_from_one_of_13_template_slices():
+    # The notebook splits by slice: the slice numbers must be there and few.
+    d = make_lesion_slices(n_images=200, random_state=0)
+    assert d.slice_index.shape == (200,)
+    assert set(np.unique(d.slice_index).tolist()) == set(range(41, 54))
+    assert "slices 41-53" in d.DESCR
+    narrow = make_lesion_slices(n_images=50, slice_spread=1, random_state=0)
+    assert set(np.unique(narrow.slice_index).tolist()) == {46, 47, 48}

@@ -14,6 +14,13 @@ mask. The task is therefore well defined (we know exactly where each lesion
 is, so we can check what a network looks at) while looking like brain images.
 Real lesion data sets (e.g. ATLAS for stroke lesions) need a data use
 agreement and a download; see the notebook for links.
+
+**What this builds in:** every image is one of only ``2 * slice_spread + 1``
+slices (13 by default) of ONE template, so there is no anatomical variation
+between "people": images of the same slice are near-copies apart from the
+shift, brightness, noise and lesion. Split by ``slice_index`` (e.g.
+``GroupShuffleSplit`` with ``groups=slice_index``) so that a test set holds
+slices never seen in training.
 """
 
 from __future__ import annotations
@@ -151,7 +158,8 @@ def make_lesion_slices(
         the lesion adds more than half its peak (all False for healthy images).
         ``centres`` float32 (n_images, 2): lesion centre (row, column) in
         pixels, NaN for healthy images.
-        ``slice_index`` int64 (n_images,): the template slice used.
+        ``slice_index`` int64 (n_images,): the template slice used (the
+        unit to split by: images of one slice are not independent).
         ``target_names`` ``["healthy", "lesion"]`` and ``DESCR``.
     (X, y) : tuple, if ``return_X_y`` is True.
 

@@ -24,70 +24,106 @@ inner_best = search.score(X_adhd, y_adhd)
 """,
     ),
     dict(
+        solution="tune-validation-curve",
+        test="test-tune-validation-curve",
+        why="keeps the default scoring (accuracy) instead of balanced accuracy",
+        code="""
+train_scores, valid_scores = validation_curve(
+    knn, X_base, y_base, param_name="kneighborsclassifier__n_neighbors",
+    param_range=n_neighbors_range, cv=cv)
+""",
+    ),
+    dict(
+        solution="tune-nested",
+        test="test-tune-nested",
+        why="plain cross-validation of the pipeline with its default settings: no tuning at all",
+        code="""
+nested = cross_validate(adhd_pipeline, X_adhd, y_adhd, cv=outer_cv, return_estimator=True)
+nested_scores = nested["test_score"]
+""",
+    ),
+    dict(
         solution="tune-nested",
         test="test-tune-nested",
         why="tunes on all data, then cross-validates the already chosen best estimator",
         code="""
-nested_scores = cross_val_score(search.best_estimator_, X_adhd, y_adhd, cv=outer_cv)
+nested = cross_validate(search.best_estimator_, X_adhd, y_adhd, cv=outer_cv, return_estimator=True)
+nested_scores = nested["test_score"]
 """,
     ),
     dict(
         solution="tune-nested",
         test="test-tune-nested",
-        why="reports the inner grid-search score as the performance",
+        why="reports the inner grid-search score as the performance of every outer fold",
         code="""
-nested_scores = np.full(5, search.best_score_)
+nested = {"test_score": np.full(5, search.best_score_), "estimator": [search] * 5}
+nested_scores = nested["test_score"]
 """,
     ),
     dict(
-        solution="tune-imbalance",
-        test="test-tune-imbalance",
-        why="forgets class_weight='balanced' for the weighted model",
+        solution="tune-nested",
+        test="test-tune-nested",
+        why="uses the inner folds for the outer loop too (cv=inner_cv)",
         code="""
-def mean_scores(model):
-    result = cross_validate(model, X_all, y_severe, cv=severe_cv, groups=subjects,
-                            scoring=["accuracy", "balanced_accuracy"])
-    return result["test_accuracy"].mean(), result["test_balanced_accuracy"].mean()
-
-dummy_acc, dummy_bacc = mean_scores(dummy)
-plain_acc, plain_bacc = mean_scores(plain)
-weighted_acc, weighted_bacc = mean_scores(plain)
+nested = cross_validate(GridSearchCV(adhd_pipeline, param_grid, cv=inner_cv),
+                        X_adhd, y_adhd, cv=inner_cv, return_estimator=True)
+nested_scores = nested["test_score"]
 """,
     ),
+    *(
+        dict(solution="tune-imbalance", test="test-tune-imbalance", why=why,
+             code=f"def fold_scores(model):\n{body}\n\ndummy_cv, plain_cv, weighted_cv = "
+                  f"fold_scores(dummy), fold_scores(plain), fold_scores({weighted})\n")
+        for why, body, weighted in [
+            ("forgets class_weight='balanced' for the weighted model",
+             "    return cross_validate(model, X_all, y_severe, cv=severe_cv, groups=subjects,\n"
+             "                          scoring=['accuracy', 'balanced_accuracy'])", "plain"),
+            ("scores only accuracy and copies it as balanced accuracy",
+             "    acc = cross_val_score(model, X_all, y_severe, cv=severe_cv, groups=subjects)\n"
+             "    return {'test_accuracy': acc, 'test_balanced_accuracy': acc}", "weighted"),
+            ("ignores the subjects: sessions of one person fall in training and test folds",
+             "    return cross_validate(model, X_all, y_severe, cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=0),\n"
+             "                          scoring=['accuracy', 'balanced_accuracy'])", "weighted"),
+        ]
+    ),
     dict(
-        solution="tune-imbalance",
-        test="test-tune-imbalance",
-        why="scores only accuracy and reports it as balanced accuracy",
+        solution="tune-confounds",
+        test="test-tune-confounds",
+        why="compares the confounds with nWBV alone instead of with confounds + nWBV",
         code="""
-def mean_scores(model):
-    acc = cross_val_score(model, X_all, y_severe, cv=severe_cv, groups=subjects).mean()
-    return acc, acc
-
-dummy_acc, dummy_bacc = mean_scores(dummy)
-plain_acc, plain_bacc = mean_scores(plain)
-weighted_acc, weighted_bacc = mean_scores(weighted)
+auc_confounds_only = auc_scores(logistic, confounds)
+auc_confounds_nwbv = auc_scores(logistic, ["nwbv"])
+auc_gain = auc_confounds_nwbv - auc_confounds_only
 """,
     ),
     dict(
         solution="tune-confounds",
         test="test-tune-confounds",
-        why="adds the confound as a feature instead of regressing it out",
+        why="reports the gain as a difference of means, losing the fold-by-fold pairing and its spread",
         code="""
-auc_confounds_only = auc(logistic, ["age", "male", "etiv"])
-auc_nwbv_sex_removed = auc(logistic, ["nwbv", "male"])
-auc_nwbv_age_removed = auc(logistic, ["nwbv", "age"])
+auc_confounds_only = auc_scores(logistic, confounds)
+auc_confounds_nwbv = auc_scores(logistic, confounds + ["nwbv"])
+auc_gain = auc_confounds_nwbv.mean() - auc_confounds_only.mean()
 """,
     ),
     dict(
         solution="tune-confounds",
         test="test-tune-confounds",
-        why="swaps which confound is removed",
+        why="uses plain 5-fold CV instead of the shared repeated folds, so the models are not compared on the same folds",
         code="""
-auc_confounds_only = auc(logistic, ["age", "male", "etiv"])
-auc_nwbv_sex_removed = auc(make_pipeline(RegressOut(["age"]), StandardScaler(), LogisticRegression()),
-                           ["nwbv", "age"])
-auc_nwbv_age_removed = auc(make_pipeline(RegressOut(["male"]), StandardScaler(), LogisticRegression()),
-                           ["nwbv", "male"])
+auc_confounds_only = cross_val_score(logistic, baseline[confounds], y_base, cv=5, scoring="roc_auc")
+auc_confounds_nwbv = cross_val_score(logistic, baseline[confounds + ["nwbv"]], y_base, cv=5, scoring="roc_auc")
+auc_gain = auc_confounds_nwbv - auc_confounds_only
+""",
+    ),
+    dict(
+        solution="tune-confounds",
+        test="test-tune-confounds",
+        why="hard-codes plausible numbers",
+        code="""
+auc_confounds_only = np.full(10, 0.65)
+auc_confounds_nwbv = np.full(10, 0.75)
+auc_gain = auc_confounds_nwbv - auc_confounds_only
 """,
     ),
     dict(

@@ -167,4 +167,87 @@ WRONG_ANSWERS = [
             "    return losses\n"
         ),
     ),
+    dict(
+        solution="fit-autograd",
+        test="test-fit-autograd",
+        why="skips autograd: a NumPy loop with the gradient formulas written out, returning the same numbers",
+        code=(
+            "def fit_logistic_autograd(x, y, n_steps, lr):\n"
+            "    x, y = x.numpy(), y.numpy()\n"
+            "    w, b = 0.0, 0.0\n"
+            "    for _ in range(n_steps):\n"
+            "        p = 1 / (1 + np.exp(-(w * x + b)))\n"
+            "        w, b = w - lr * np.mean((p - y) * x), b - lr * np.mean(p - y)\n"
+            "    return float(w), float(b)\n"
+        ),
+    ),
+    dict(
+        solution="fit-autograd",
+        test="test-fit-autograd",
+        why="calls backward once and reuses that first gradient for every step",
+        code=(
+            "def fit_logistic_autograd(x, y, n_steps, lr):\n"
+            "    w = torch.zeros((), dtype=torch.float64, requires_grad=True)\n"
+            "    b = torch.zeros((), dtype=torch.float64, requires_grad=True)\n"
+            "    F.binary_cross_entropy(torch.sigmoid(w * x + b), y).backward()\n"
+            "    gw, gb = w.grad.item(), b.grad.item()\n"
+            "    return -lr * n_steps * gw, -lr * n_steps * gb\n"
+        ),
+    ),
+    dict(
+        solution="model-class",
+        test="test-model-class",
+        why="stores plain tensors instead of nn.Parameter, so model.parameters() finds nothing to train",
+        code=(
+            "class PsychometricNeuron(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.w = torch.zeros((), requires_grad=True)\n"
+            "        self.b = torch.zeros((), requires_grad=True)\n\n"
+            "    def forward(self, x):\n"
+            "        return torch.sigmoid(self.w * x + self.b)\n"
+        ),
+    ),
+    dict(
+        solution="model-class",
+        test="test-model-class",
+        why="forgets the sigmoid: forward returns w * x + b",
+        code=(
+            "class PsychometricNeuron(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.w = nn.Parameter(torch.zeros(()))\n"
+            "        self.b = nn.Parameter(torch.zeros(()))\n\n"
+            "    def forward(self, x):\n"
+            "        return self.w * x + self.b\n"
+        ),
+    ),
+    dict(
+        solution="model-class",
+        test="test-model-class",
+        why="forgets super().__init__(), so nn.Module cannot register the parameters",
+        code=(
+            "class PsychometricNeuron(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        self.w = nn.Parameter(torch.zeros(()))\n"
+            "        self.b = nn.Parameter(torch.zeros(()))\n\n"
+            "    def forward(self, x):\n"
+            "        return torch.sigmoid(self.w * x + self.b)\n"
+        ),
+    ),
+    dict(
+        solution="model-class",
+        test="test-model-class",
+        why="a plain class with the same methods, not a subclass of nn.Module",
+        code=(
+            "class PsychometricNeuron:\n"
+            "    def __init__(self):\n"
+            "        self.w = nn.Parameter(torch.zeros(()))\n"
+            "        self.b = nn.Parameter(torch.zeros(()))\n\n"
+            "    def __call__(self, x):\n"
+            "        return torch.sigmoid(self.w * x + self.b)\n\n"
+            "    def parameters(self):\n"
+            "        return [self.w, self.b]\n"
+        ),
+    ),
 ]

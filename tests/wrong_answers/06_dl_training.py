@@ -71,26 +71,47 @@ WRONG_ANSWERS = [
         why="ignores the transform",
         code=_DATASET_OK_INIT + "    def __getitem__(self, i):\n        return self.images[i], self.labels[i]\n",
     ),
-    # Exercise 2: splits
+    # Exercise 2: split by slice
     dict(
         solution="splits",
         test="test-splits",
-        why="does not stratify: the splits are not balanced",
+        why="splits images, not slices: images of one template slice land in training and test sets",
         code=(
+            "from sklearn.model_selection import train_test_split\n"
             "all_idx = np.arange(len(y))\n"
-            "train_idx, rest_idx = train_test_split(all_idx, test_size=0.4, random_state=0)\n"
-            "val_idx, test_idx = train_test_split(rest_idx, test_size=0.5, random_state=0)\n"
+            "train_idx, rest_idx = train_test_split(all_idx, test_size=0.4, stratify=y, random_state=0)\n"
+            "val_idx, test_idx = train_test_split(rest_idx, test_size=0.5, stratify=y[rest_idx], random_state=0)\n"
         ),
     ),
     dict(
         solution="splits",
         test="test-splits",
-        why="draws validation and test sets from all images, so they overlap the training set",
+        why="uses the positions returned by the second split as indices into X (forgets rest_idx[...])",
         code=(
             "all_idx = np.arange(len(y))\n"
-            "train_idx, _ = train_test_split(all_idx, test_size=0.4, stratify=y, random_state=0)\n"
-            "_, val_idx = train_test_split(all_idx, test_size=0.2, stratify=y, random_state=1)\n"
-            "_, test_idx = train_test_split(all_idx, test_size=0.2, stratify=y, random_state=2)\n"
+            "rest_idx, test_idx = next(GroupShuffleSplit(n_splits=1, test_size=0.2, random_state=0).split(all_idx, y, groups=slices))\n"
+            "train_idx, val_idx = next(GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=0).split(\n"
+            "    rest_idx, y[rest_idx], groups=slices[rest_idx]))\n"
+        ),
+    ),
+    dict(
+        solution="splits",
+        test="test-splits",
+        why="draws the validation set from all images, so it overlaps the training and test sets",
+        code=(
+            "all_idx = np.arange(len(y))\n"
+            "train_idx, test_idx = next(GroupShuffleSplit(n_splits=1, test_size=0.2, random_state=0).split(all_idx, y, groups=slices))\n"
+            "_, val_idx = next(GroupShuffleSplit(n_splits=1, test_size=0.2, random_state=1).split(all_idx, y, groups=slices))\n"
+        ),
+    ),
+    dict(
+        solution="splits",
+        test="test-splits",
+        why="a fixed hand-made split by slice instead of the random one asked for",
+        code=(
+            "train_idx = np.flatnonzero(slices < 48)\n"
+            "val_idx = np.flatnonzero((slices >= 48) & (slices < 51))\n"
+            "test_idx = np.flatnonzero(slices >= 51)\n"
         ),
     ),
     # Exercise 3: loaders
@@ -99,29 +120,29 @@ WRONG_ANSWERS = [
         test="test-loaders",
         why="does not shuffle the training loader",
         code=(
-            "train_loader = DataLoader(LesionDataset(X[train_idx], y[train_idx], transform=random_flip), batch_size=32)\n"
-            "val_loader = DataLoader(LesionDataset(X[val_idx], y[val_idx]), batch_size=120)\n"
-            "test_loader = DataLoader(LesionDataset(X[test_idx], y[test_idx]), batch_size=120)\n"
+            "train_loader = DataLoader(train_set, batch_size=32)\n"
+            "val_loader = DataLoader(val_set, batch_size=200)\n"
+            "test_loader = DataLoader(test_set, batch_size=200)\n"
         ),
     ),
     dict(
         solution="loaders",
         test="test-loaders",
-        why="augments the validation and test images too",
+        why="mixes up the sets: the test loader serves the validation images",
         code=(
-            "train_loader = DataLoader(LesionDataset(X[train_idx], y[train_idx], transform=random_flip), batch_size=32, shuffle=True)\n"
-            "val_loader = DataLoader(LesionDataset(X[val_idx], y[val_idx], transform=random_flip), batch_size=120)\n"
-            "test_loader = DataLoader(LesionDataset(X[test_idx], y[test_idx], transform=random_flip), batch_size=120)\n"
+            "train_loader = DataLoader(train_set, batch_size=32, shuffle=True)\n"
+            "val_loader = DataLoader(test_set, batch_size=200)\n"
+            "test_loader = DataLoader(val_set, batch_size=200)\n"
         ),
     ),
     dict(
         solution="loaders",
         test="test-loaders",
-        why="mixes up the index arrays: the test loader serves the validation images",
+        why="shuffles the validation and test loaders too",
         code=(
-            "train_loader = DataLoader(LesionDataset(X[train_idx], y[train_idx], transform=random_flip), batch_size=32, shuffle=True)\n"
-            "val_loader = DataLoader(LesionDataset(X[test_idx], y[test_idx]), batch_size=120)\n"
-            "test_loader = DataLoader(LesionDataset(X[val_idx], y[val_idx]), batch_size=120)\n"
+            "train_loader = DataLoader(train_set, batch_size=32, shuffle=True)\n"
+            "val_loader = DataLoader(val_set, batch_size=200, shuffle=True)\n"
+            "test_loader = DataLoader(test_set, batch_size=200, shuffle=True)\n"
         ),
     ),
     # Exercise 4: model
@@ -148,7 +169,7 @@ WRONG_ANSWERS = [
             "    def __init__(self):\n"
             "        super().__init__()\n"
             "        self.body = conv_body()\n"
-            "        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * 16 * 16, 2))\n"
+            "        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * 8 * 8, 2))\n"
             "    def forward(self, x):\n"
             "        return self.head(self.body(x))\n"
         ),
@@ -156,13 +177,13 @@ WRONG_ANSWERS = [
     dict(
         solution="model",
         test="test-model",
-        why="pools with a fixed 16x16 window, which only works for 64x64 images",
+        why="pools with a fixed 8x8 window, which only works for 32x32 images",
         code=(
             "class GlobalPoolCNN(nn.Module):\n"
             "    def __init__(self):\n"
             "        super().__init__()\n"
             "        self.body = conv_body()\n"
-            "        self.head = nn.Sequential(nn.MaxPool2d(16), nn.Flatten(), nn.Linear(16, 2))\n"
+            "        self.head = nn.Sequential(nn.MaxPool2d(8), nn.Flatten(), nn.Linear(16, 2))\n"
             "    def forward(self, x):\n"
             "        return self.head(self.body(x))\n"
         ),
@@ -239,14 +260,50 @@ WRONG_ANSWERS = [
             "test_accuracy = float(np.mean(test_predictions == y[val_idx]))\n"
         ),
     ),
-    # Exercise 8: linear baseline
+    dict(
+        solution="test-accuracy",
+        test="test-test-accuracy",
+        why="hard-codes a plausible accuracy and predicts 'lesion' for every image",
+        code="test_predictions = np.ones(len(test_idx), dtype=int)\ntest_accuracy = 0.95\n",
+    ),
+    # Exercise 8: tuned linear baseline
+    dict(
+        solution="logreg",
+        test="test-logreg",
+        why="chooses C on the test set (its 'validation' accuracies are test accuracies)",
+        code=(
+            "X_flat = X.reshape(len(X), -1)\n"
+            "models = [LogisticRegression(C=C, max_iter=1000).fit(X_flat[train_idx], y[train_idx]) for C in C_grid]\n"
+            "val_accuracy_by_C = [m.score(X_flat[test_idx], y[test_idx]) for m in models]\n"
+            "best_C = C_grid[int(np.argmax(val_accuracy_by_C))]\n"
+            "logreg = models[int(np.argmax(val_accuracy_by_C))]\n"
+            "logreg_train_accuracy = logreg.score(X_flat[train_idx], y[train_idx])\n"
+            "logreg_test_accuracy = logreg.score(X_flat[test_idx], y[test_idx])\n"
+        ),
+    ),
+    dict(
+        solution="logreg",
+        test="test-logreg",
+        why="skips the tuning: one C, its validation score copied for every C",
+        code=(
+            "X_flat = X.reshape(len(X), -1)\n"
+            "logreg = LogisticRegression(C=0.01, max_iter=1000).fit(X_flat[train_idx], y[train_idx])\n"
+            "val_accuracy_by_C = [logreg.score(X_flat[val_idx], y[val_idx])] * len(C_grid)\n"
+            "best_C = 0.01\n"
+            "logreg_train_accuracy = logreg.score(X_flat[train_idx], y[train_idx])\n"
+            "logreg_test_accuracy = logreg.score(X_flat[test_idx], y[test_idx])\n"
+        ),
+    ),
     dict(
         solution="logreg",
         test="test-logreg",
         why="reports the training accuracy as the test accuracy",
         code=(
             "X_flat = X.reshape(len(X), -1)\n"
-            "logreg = LogisticRegression(C=0.01, max_iter=1000).fit(X_flat[train_idx], y[train_idx])\n"
+            "models = [LogisticRegression(C=C, max_iter=1000).fit(X_flat[train_idx], y[train_idx]) for C in C_grid]\n"
+            "val_accuracy_by_C = [m.score(X_flat[val_idx], y[val_idx]) for m in models]\n"
+            "best_C = C_grid[int(np.argmax(val_accuracy_by_C))]\n"
+            "logreg = models[int(np.argmax(val_accuracy_by_C))]\n"
             "logreg_train_accuracy = logreg.score(X_flat[train_idx], y[train_idx])\n"
             "logreg_test_accuracy = logreg_train_accuracy\n"
         ),
@@ -254,10 +311,13 @@ WRONG_ANSWERS = [
     dict(
         solution="logreg",
         test="test-logreg",
-        why="fits the model on all images, test set included (leakage)",
+        why="fits the final model on all images, test set included (leakage)",
         code=(
             "X_flat = X.reshape(len(X), -1)\n"
-            "logreg = LogisticRegression(C=0.01, max_iter=1000).fit(X_flat, y)\n"
+            "models = [LogisticRegression(C=C, max_iter=1000).fit(X_flat[train_idx], y[train_idx]) for C in C_grid]\n"
+            "val_accuracy_by_C = [m.score(X_flat[val_idx], y[val_idx]) for m in models]\n"
+            "best_C = C_grid[int(np.argmax(val_accuracy_by_C))]\n"
+            "logreg = LogisticRegression(C=best_C, max_iter=1000).fit(X_flat, y)\n"
             "logreg_train_accuracy = logreg.score(X_flat[train_idx], y[train_idx])\n"
             "logreg_test_accuracy = logreg.score(X_flat[test_idx], y[test_idx])\n"
         ),
