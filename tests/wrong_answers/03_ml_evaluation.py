@@ -3,6 +3,9 @@
 Each entry replaces one solution cell; the named test cell must then fail.
 """
 
+SENSITIVITY = "def sensitivity_specificity(y_true, y_pred):\n"
+SELECTION = "def leaky_and_proper(X, labels, cv):\n"
+
 WRONG_ANSWERS = [
     dict(
         solution="eval-split",
@@ -165,9 +168,7 @@ scores_group = np.full(5, 0.58)
         solution="eval-sensitivity",
         test="test-eval-sensitivity",
         why="returns the pair in the wrong order (specificity first)",
-        code="""
-def sensitivity_specificity(y_true, y_pred):
-    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1])
+        code=SENSITIVITY + """    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1])
     return tn / (tn + fp), tp / (tp + fn)
 """,
     ),
@@ -175,9 +176,7 @@ def sensitivity_specificity(y_true, y_pred):
         solution="eval-sensitivity",
         test="test-eval-sensitivity",
         why="reads confusion_matrix the wrong way round (rows taken as predictions)",
-        code="""
-def sensitivity_specificity(y_true, y_pred):
-    (tn, fp), (fn, tp) = confusion_matrix(y_pred, y_true, labels=[0, 1])
+        code=SENSITIVITY + """    (tn, fp), (fn, tp) = confusion_matrix(y_pred, y_true, labels=[0, 1])
     return tp / (tp + fn), tn / (tn + fp)
 """,
     ),
@@ -185,9 +184,7 @@ def sensitivity_specificity(y_true, y_pred):
         solution="eval-sensitivity",
         test="test-eval-sensitivity",
         why="precision (positive predictive value) instead of sensitivity",
-        code="""
-def sensitivity_specificity(y_true, y_pred):
-    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1])
+        code=SENSITIVITY + """    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1])
     return tp / (tp + fp), tn / (tn + fp)
 """,
     ),
@@ -195,27 +192,21 @@ def sensitivity_specificity(y_true, y_pred):
         solution="eval-sensitivity",
         test="test-eval-sensitivity",
         why="hard-codes the answer of the visible test",
-        code="""
-def sensitivity_specificity(y_true, y_pred):
-    return 0.5, 1.0
+        code=SENSITIVITY + """    return 0.5, 1.0
 """,
     ),
     dict(
         solution="eval-selection",
         test="test-eval-selection",
         why="hard-coded return (the bypass reported in issue 11)",
-        code="""
-def leaky_and_proper(X, labels, cv):
-    return 0.8, 0.55
+        code=SELECTION + """    return 0.8, 0.55
 """,
     ),
     dict(
         solution="eval-selection",
         test="test-eval-selection",
         why="selects the edges on all participants in both procedures",
-        code="""
-def leaky_and_proper(X, labels, cv):
-    selected = SelectKBest(f_classif, k=10).fit_transform(X, labels)
+        code=SELECTION + """    selected = SelectKBest(f_classif, k=10).fit_transform(X, labels)
     score = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression()),
                             selected, labels, cv=cv).mean()
     return score, score
@@ -225,9 +216,7 @@ def leaky_and_proper(X, labels, cv):
         solution="eval-selection",
         test="test-eval-selection",
         why="returns the two accuracies in the wrong order",
-        code="""
-def leaky_and_proper(X, labels, cv):
-    selected = SelectKBest(f_classif, k=10).fit_transform(X, labels)
+        code=SELECTION + """    selected = SelectKBest(f_classif, k=10).fit_transform(X, labels)
     leaky = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression()),
                             selected, labels, cv=cv).mean()
     proper = cross_val_score(make_pipeline(StandardScaler(), SelectKBest(f_classif, k=10),
@@ -239,9 +228,7 @@ def leaky_and_proper(X, labels, cv):
         solution="eval-selection",
         test="test-eval-selection",
         why="ignores its arguments and always works on the ADHD table with adhd_cv",
-        code="""
-def leaky_and_proper(X, labels, cv):
-    selected = SelectKBest(f_classif, k=10).fit_transform(X_adhd, y_adhd)
+        code=SELECTION + """    selected = SelectKBest(f_classif, k=10).fit_transform(X_adhd, y_adhd)
     leaky = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression()),
                             selected, y_adhd, cv=adhd_cv).mean()
     proper = cross_val_score(make_pipeline(StandardScaler(), SelectKBest(f_classif, k=10),
