@@ -24,7 +24,7 @@ from notebook_runner import execute_in_assignment_copy
 
 STUB_ONLY = re.compile(r"^\s*(YOUR ANSWER HERE)?\s*$")
 # A question asks: a question mark, or a sentence that starts with an instruction.
-ASKS = re.compile(r"\?|(^|[.:)*]\s+|^\W*)(Explain|Describe|List|Name|Say|Write|Give|Argue|Compare|"
+ASKS = re.compile(r"\?|(^|[.:)*\"]\s+|^\W*)(Explain|Describe|List|Name|Say|Write|Give|Argue|Compare|"
                   r"Discuss|Suggest|Propose|Justify|Think of|In \w+ (to \w+ )?sentences)\b", re.MULTILINE)
 VARIANT_WORKERS = 2  # the machine has 2 cores; one kernel per variant
 # Two kernels at once, each with one BLAS/OpenMP thread: without this, their
