@@ -47,6 +47,24 @@ class RunReport:
     unknown_ids: list[str] = field(default_factory=list)
 
 
+def offline_client(notebook, workdir: str, **options) -> NotebookClient:
+    """An nbclient for ``notebook`` whose kernel runs in ``workdir`` with no network."""
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            kernel_manager_class=OfflineKernelManager,
+                            resources={"metadata": {"path": workdir}}, **options)
+    client.km = client.create_kernel_manager()
+    client.km.transport, client.km.ip = "ipc", os.path.join(workdir, ".kernel")
+    return client
+
+
+def execute_in_assignment_copy(notebook, assignment_folder: Path):
+    """Run every cell of ``notebook`` (errors do not stop it) in a copy of its folder; return it executed."""
+    with tempfile.TemporaryDirectory(prefix="primer-variant-") as workdir:
+        shutil.copytree(assignment_folder, workdir, dirs_exist_ok=True)
+        offline_client(notebook, workdir, allow_errors=True).execute()
+    return notebook
+
+
 def load_wrong_answers(assignment: str) -> list[dict]:
     return scratch_course.load_wrong_answers(REPO, assignment)
 
@@ -73,11 +91,7 @@ def run_solution_notebook(notebook_path: Path, wrong_answers: list[dict]) -> Run
         shutil.copytree(notebook_path.parent, workdir, dirs_exist_ok=True)
         # nbclient writes each executed cell back into the notebook it holds:
         # give it a copy so that the real solutions stay here to restore.
-        client = NotebookClient(copy.deepcopy(notebook), timeout=300, kernel_name="python3",
-                                kernel_manager_class=OfflineKernelManager,
-                                resources={"metadata": {"path": workdir}})
-        client.km = client.create_kernel_manager()
-        client.km.transport, client.km.ip = "ipc", os.path.join(workdir, ".kernel")
+        client = offline_client(copy.deepcopy(notebook), workdir)
 
         last_error = [""]
 

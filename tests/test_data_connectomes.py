@@ -99,20 +99,29 @@ def test_age_is_learnable_but_not_trivially(data):
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        (dict(n_subjects=5), "between 12 and 1000"),
-        (dict(n_subjects=155.0), "integer"),
-        (dict(n_subjects="155"), "integer"),
-        (dict(n_subjects=True), "integer"),
-        (dict(random_state=-1), "non-negative"),
-        (dict(random_state=None), "non-negative integer"),
-        (dict(return_timeseries="yes"), "True or False"),
+        (dict(n_subjects=5), ValueError, "n_subjects == 5, must be >= 12"),
+        (dict(n_subjects=1001), ValueError, "n_subjects == 1001, must be <= 1000"),
+        (dict(n_subjects=155.0), TypeError, "n_subjects must be an instance of int"),
+        (dict(n_subjects="155"), TypeError, "n_subjects must be an instance of int"),
+        (dict(n_subjects=True), TypeError, "n_subjects must be an instance of int, not bool"),
+        (dict(random_state=-1), ValueError, "random_state == -1, must be >= 0"),
+        (dict(random_state="zero"), ValueError, "cannot be used to seed"),
+        (dict(return_timeseries="yes"), TypeError, "True or False"),
     ],
 )
-def test_bad_arguments_raise_clear_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments_raise_clear_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
         load_development_connectomes(**kwargs)
+
+
+def test_random_state_accepts_what_scikit_learn_accepts():
+    """An int is the seed itself (0 is the course's dataset); a RandomState gives a dataset as well."""
+    seeded = load_development_connectomes(n_subjects=12, random_state=np.random.RandomState(3))
+    again = load_development_connectomes(n_subjects=12, random_state=np.random.RandomState(3))
+    assert np.array_equal(seeded.X, again.X)
+    assert not np.array_equal(seeded.X, load_development_connectomes(n_subjects=12).X)
 
 
 def test_real_loader_offline_error_is_clear(tmp_path):
@@ -128,5 +137,5 @@ def test_real_loader_offline_error_is_clear(tmp_path):
 
 
 def test_real_loader_validates_n_subjects(tmp_path):
-    with pytest.raises(ValueError, match="between 1 and 155"):
+    with pytest.raises(ValueError, match="n_subjects == 500, must be <= 155"):
         load_development_connectomes_real(data_dir=tmp_path, n_subjects=500)

