@@ -23,7 +23,7 @@ HIDDEN_ASSERT = "assert square(-3) == 9, 'square must handle negative numbers'"
 VISIBLE_ASSERT = "assert square(2) == 4, 'square(2) should be 4'"
 
 
-def _meta(grade_id: str, *, grade=False, solution=False, locked=False, points=None) -> dict:
+def cell_meta(grade_id: str, *, grade=False, solution=False, locked=False, points=None) -> dict:
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked,
             "schema_version": 3, "solution": solution}
     if points is not None:
@@ -34,21 +34,26 @@ def _meta(grade_id: str, *, grade=False, solution=False, locked=False, points=No
 def tiny_source_notebook():
     """The instructor's version, with solutions and hidden tests."""
     cells = [
-        new_markdown_cell("# Tiny\nWrite `square` and `cube`.", metadata=_meta("intro", locked=True)),
+        new_markdown_cell("# Tiny\nWrite `square` and `cube`.", metadata=cell_meta("intro", locked=True)),
         new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
-                      metadata=_meta("square", solution=True)),
+                      metadata=cell_meta("square", solution=True)),
         new_code_cell(f"{VISIBLE_ASSERT}\n### BEGIN HIDDEN TESTS\n{HIDDEN_ASSERT}\n"
                       "### END HIDDEN TESTS",
-                      metadata=_meta("test_square", grade=True, locked=True, points=2)),
+                      metadata=cell_meta("test_square", grade=True, locked=True, points=2)),
         new_code_cell("def cube(x):\n    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION",
-                      metadata=_meta("cube", solution=True)),
+                      metadata=cell_meta("cube", solution=True)),
         new_code_cell("assert cube(2) == 8, 'cube(2) should be 8'\n### BEGIN HIDDEN TESTS\n"
                       "assert cube(-1) == -1\nassert cube(0) == 0\n### END HIDDEN TESTS",
-                      metadata=_meta("test_cube", grade=True, locked=True, points=1)),
-        new_markdown_cell("Why is a square never negative?", metadata=_meta("why-header", locked=True)),
+                      metadata=cell_meta("test_cube", grade=True, locked=True, points=1)),
+        new_markdown_cell("Why is a square never negative?", metadata=cell_meta("why-header", locked=True)),
         new_markdown_cell("### BEGIN SOLUTION\nA product of equal signs is positive.\n### END SOLUTION",
-                          metadata=_meta("why", grade=True, solution=True, points=1)),
+                          metadata=cell_meta("why", grade=True, solution=True, points=1)),
     ]
+    return python_notebook(cells)
+
+
+def python_notebook(cells):
+    """A notebook of ``cells`` for the course's Python kernel."""
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)",
                                        "language": "python", "name": "python3"}

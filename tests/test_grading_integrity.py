@@ -28,10 +28,11 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.api import Gradebook
 
 from conftest import nbgrader_meta
+from grading_fixtures import cell_meta, python_notebook
 from nbgrader_course import ScratchCourse
 from primer.course import venv_path
 
@@ -96,36 +97,25 @@ FULL = {"test_square": (2.0, 2.0), "test_cube": (1.0, 1.0)}
 NOTHING = {"test_square": (0.0, 2.0), "test_cube": (0.0, 1.0)}
 
 
-def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
-
-
 def judge_source():
     """An assignment whose tests judge with numpy.testing, numpy.allclose, math.isclose and all()."""
     cells = [
-        new_markdown_cell("# Judge\nWrite `square` and `cube`.", metadata=_meta("intro", locked=True)),
+        new_markdown_cell("# Judge\nWrite `square` and `cube`.", metadata=cell_meta("intro", locked=True)),
         new_code_cell("import math\nimport numpy as np\nfrom numpy.testing import assert_allclose",
-                      metadata=_meta("setup", locked=True)),
+                      metadata=cell_meta("setup", locked=True)),
         new_code_cell(f"def square(x):\n    ### BEGIN SOLUTION\n    # {SECRET}\n    return x * x\n"
-                      "    ### END SOLUTION", metadata=_meta("square", solution=True)),
+                      "    ### END SOLUTION", metadata=cell_meta("square", solution=True)),
         new_code_cell("assert_allclose(square(np.arange(4)), [0, 1, 4, 9])\n"
                       "assert np.allclose(square(np.ones(2)), 1)\n"
                       "assert math.isclose(square(1.5), 2.25)\n"
                       "assert all(square(x) == x * x for x in range(5))",
-                      metadata=_meta("test_square", grade=True, locked=True, points=2)),
+                      metadata=cell_meta("test_square", grade=True, locked=True, points=2)),
         new_code_cell("def cube(x):\n    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION",
-                      metadata=_meta("cube", solution=True)),
+                      metadata=cell_meta("cube", solution=True)),
         new_code_cell("assert cube(2) == 8\nassert cube(-1) == -1",
-                      metadata=_meta("test_cube", grade=True, locked=True, points=1)),
+                      metadata=cell_meta("test_cube", grade=True, locked=True, points=1)),
     ]
-    notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
-                                       "name": "python3"}
-    return notebook
+    return python_notebook(cells)
 
 
 def _answer(release, square: str, cube: str, before: str = ""):

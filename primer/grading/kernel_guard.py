@@ -202,8 +202,9 @@ def _check(restore: bool) -> tuple[list[str], list[str]]:
                 for callback in added:
                     callbacks.remove(callback)
 
+    owners = dict(_judged_objects(shell))
     for (label, name), value in snapshot["links"].items():
-        owner = dict(_judged_objects(shell)).get(label)
+        owner = owners.get(label)
         if owner is not None and getattr(owner, name, _MISSING) is not value:
             note(f"the {label}'s {name}")
             if restore:

@@ -39,19 +39,19 @@ class SubmissionResult:
     seconds: float = 0.0
 
 
+_TIMED_OUT = "the notebook ran past its time limit and its kernel was stopped"
 # What the sandbox recorded (metadata.primer.events), in words for the instructor.
 _EVENTS = {
-    "notebook-timeout": "the notebook ran past its time limit and its kernel was stopped",
+    "notebook-timeout": _TIMED_OUT,
     "output-cut": "a cell printed too much: the rest of its output was cut",
 }
-# What a failed grading's error says, in words for the instructor.
+# What a failed grading's error and sandbox events say, in words for the instructor.
 _ERRORS = [
-    ("notebook-timeout", "the notebook ran past its time limit and its kernel was stopped"),
+    ("notebook-timeout", _TIMED_OUT),
     ("DeadKernelError", "the kernel died (the student's code crashed it, called os._exit(), "
                         "or ran out of memory)"),
     ("UnresponsiveKernelError", "the kernel stopped responding and could not be interrupted"),
     ("CellTimeoutError", "a cell ran past the per-cell time limit"),
-    ("SubmissionRefused", "the notebook is a link or not a regular file: not graded"),
 ]
 
 
