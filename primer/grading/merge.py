@@ -50,7 +50,7 @@ class Merged:
     notes: list[str] = field(default_factory=list)  # staging problems, the grading error
     flags: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
-    error: str = ""
+    error: str = ""  # nbgrader's error and log, when grading failed
     seconds: float = 0.0
 
 
@@ -103,8 +103,10 @@ def merge_result(course: Path, result_dir: Path, *, expect_student: str | None =
         if expected is not None and claimed != expected:
             raise ResultRejected(f"{result_dir} is the result of {what} {claimed!r}, not {expected!r}: "
                                  "results were mixed up; grade this submission again")
+    # The error's traceback ends in nbgrader's "see the log": what happened is in the log.
     merged = Merged(student, assignment, "graded", notes=list(record["problems"]),
-                    error=record["error"], seconds=float(record.get("seconds") or 0))
+                    error=f"{record['error']}\n{record.get('log', '')}",
+                    seconds=float(record.get("seconds") or 0))
     url = gradebook_url(course)
     with Gradebook(url) as gradebook:
         try:
