@@ -35,8 +35,8 @@ def grade(course: Path, assignment: str, backend: list[str], env: dict | None = 
     done = subprocess.run([sys.executable, "-m", "primer.cli", "autograde", assignment, *backend,
                            "--course", str(course)], capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
-    if "0 failed" not in done.stdout:
-        print(done.stdout[-2000:], done.stderr[-2000:], sep="\n")
+    if done.returncode != 0 or "0 failed" not in done.stdout:
+        print(f"  (exit status {done.returncode})", done.stdout[-2000:], done.stderr[-2000:], sep="\n")
     return seconds
 
 

@@ -35,17 +35,21 @@ def _slurm(*command: str) -> subprocess.CompletedProcess:
 def batch_script(run: Path, course: Path, assignment: str, students: list[str], settings) -> str:
     """The array job's script: task N grades students[N]."""
     names = " ".join(check_name("student", s) for s in students)
-    scratch = f"{shlex.quote(settings.scratch)}/primer-grade-$SLURM_ARRAY_JOB_ID-$SLURM_ARRAY_TASK_ID"
+    scratch = f'{shlex.quote(settings.scratch)}/primer-grade-"$SLURM_ARRAY_JOB_ID-$SLURM_ARRAY_TASK_ID"'
     return f"""#!/bin/bash
 # primer autograde --backend slurm: task N grades student N (primer grade-one)
 students=({names})
 student=${{students[$SLURM_ARRAY_TASK_ID]}}
-exec {shlex.quote(settings.python)} -m primer.cli grade-one \\
+scratch={scratch}
+{shlex.quote(settings.python)} -m primer.cli grade-one \\
   --release {shlex.quote(str(run / 'release'))} \\
   --submission {shlex.quote(str(course / 'submitted'))}/"$student"/{assignment} --student "$student" \\
-  --scratch "{scratch}" \\
+  --scratch "$scratch" \\
   --result {shlex.quote(str(run / 'results'))}/"$student" \\
   --slot $((SLURM_ARRAY_TASK_ID % 16))
+status=$?
+rm -rf "$scratch"
+exit $status
 """
 
 
