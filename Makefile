@@ -41,3 +41,10 @@ book: env           ## build the course website into book/_build/html (slides, l
 
 bench-hub: env      ## benchmark: the morning rush, 30 students log in and run code at once (as root; prints figures)
 	$(VENV)/bin/python benchmarks/hub_rush.py $(BENCH_ARGS)
+
+.PHONY: slurm bench-cluster
+slurm: env          ## start a one-node Slurm cluster here, for `primer autograde --backend slurm` (as root; scripts/slurm-cluster stop|status)
+	scripts/slurm-cluster start
+
+bench-cluster: env  ## benchmark: one class graded by local -j 2 and by Slurm on the local cluster (as root; prints figures)
+	$(VENV)/bin/python benchmarks/cluster_benchmark.py $(BENCH_ARGS)

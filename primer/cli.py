@@ -5,6 +5,8 @@
     primer strip     clear the outputs of the notebooks in source/
     primer check     source/ stored without outputs and release/ up to date
     primer autograde grade an assignment for the class, in parallel and sandboxed
+                     (--backend local, slurm or kubernetes: docs/cluster.md)
+    primer grade-one grade one submission into a self-contained result (what each backend runs)
     primer export    grades as an LMS-ready CSV and a per-question breakdown
     primer survey    the feedback survey's answers as one table
     primer data fetch  download a real dataset once into the shared data folder (online hubs)
@@ -82,8 +84,19 @@ def cmd_autograde(args) -> int:
     from primer.grading.parallel import autograde_class, format_summary
 
     course = find_repo(args.course)
-    results = autograde_class(course, args.assignment, students=args.student or None,
-                              workers=args.jobs)
+    students = args.student or None
+    if args.backend == "slurm":
+        from primer.grading.backends.slurm import autograde_on_slurm
+        results = autograde_on_slurm(course, args.assignment, students=students,
+                                     sbatch_options=args.sbatch_option)
+    elif args.backend == "kubernetes":
+        from primer.grading.backends.kubernetes import autograde_on_kubernetes
+        results = autograde_on_kubernetes(course, args.assignment, students=students,
+                                          dry_run=args.dry_run)
+        if results is None:  # --dry-run: the manifests were printed
+            return 0
+    else:
+        results = autograde_class(course, args.assignment, students=students, workers=args.jobs)
     print(format_summary(args.assignment, results))
     return 0 if all(r.status != "failed" for r in results) else 3
 
@@ -95,6 +108,11 @@ def cmd_data_fetch(args) -> int:
     written = fetch_dataset(args.dataset, args.data_dir)
     print(f"{args.dataset} is ready in {written}")
     return 0
+
+def cmd_grade_one(args) -> int:
+    from primer.grading.unit import main as grade_one_main
+
+    return grade_one_main(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2,
                        help="parallel workers (default: one per core)")
     grade.add_argument("--course", default=None, help="course directory (default: the current one)")
+    grade.add_argument("--backend", choices=("local", "slurm", "kubernetes"), default="local",
+                       help="where the submissions are graded (default: this machine)")
+    grade.add_argument("--sbatch-option", action="append", default=[],
+                       help="slurm: passed on to sbatch, e.g. --sbatch-option=--qos=short (repeatable)")
+    grade.add_argument("--dry-run", action="store_true",
+                       help="kubernetes: print the Job and NetworkPolicy for `kubectl apply -f -`")
     grade.set_defaults(run=cmd_autograde)
     data = verbs.add_parser("data", help="real datasets for hubs that are online")
     data_verbs = data.add_subparsers(dest="data_verb", required=True)
@@ -125,6 +149,20 @@ def main(argv: list[str] | None = None) -> int:
                        help="where to put it (default: NILEARN_SHARED_DATA, PRIMER_SHARED_DATA "
                             "or $PRIMER_RUNTIME/shared-data)")
     fetch.set_defaults(run=cmd_data_fetch)
+
+    one = verbs.add_parser("grade-one", help="grade one submission into a result folder (the unit "
+                           "every backend runs; paths may contain {index})")
+    one.add_argument("--release", required=True, help="grading release (primer.grading.unit.prepare_release)")
+    one.add_argument("--submission", required=True, help="the submission folder (read only)")
+    one.add_argument("--scratch", required=True, help="a folder to grade in (emptied after)")
+    one.add_argument("--result", required=True, help="where result.json and autograded/ go")
+    one.add_argument("--student", help="default: student.txt beside the submission, else its parent folder")
+    one.add_argument("--index", help="replaces {index} in the paths (default: JOB_COMPLETION_INDEX "
+                     "or SLURM_ARRAY_TASK_ID)")
+    one.add_argument("--slot", type=int, help="sandbox account number (primer-sandboxN, as root)")
+    one.add_argument("--pod", action="store_true",
+                     help="the container is the sandbox (Kubernetes): no bubblewrap, same checks")
+    one.set_defaults(run=cmd_grade_one)
     # These two hand their arguments on to the module that does the work.
     verbs.add_parser("export", help="grades as CSV for an LMS, and per question", add_help=False)
     verbs.add_parser("survey", help="the feedback survey's answers as a table", add_help=False)

@@ -1,22 +1,22 @@
 """`primer autograde`: grade a whole class in parallel, safely, and say what happened.
 
-Each submission is first *staged*: copied from submitted/ into a private
-staging folder without links, with unreadable notebooks set aside and deleted
-or stripped test cells restored (primer.grading.staging); submitted/ itself is
-never changed. Then up to N worker processes run nbgrader's own autograde through its
-public API (``NbGraderAPI.autograde``, what the formgrader's button calls), one
-student each, on the staged copy, with the course's own configuration
-wherever the command is started from: the gradebook gets exactly what
-`nbgrader autograde` would record, and every kernel runs in the sandbox, with
-the tamper checks, that nbgrader_config.py configures. The workers are forked
-from one process that has already imported nbgrader, so a student costs no
-interpreter start-up.
+Every backend runs the same unit of work (primer.grading.unit): grade one
+submission in a scratch nbgrader course, against a *grading release* the
+trusted side prepared, and write a self-contained result; the trusted side
+then checks the result and records it in the gradebook (primer.grading.merge),
+exactly as `nbgrader autograde` would. This module is the local backend: up
+to N worker processes on this machine, forked from one process that has
+already imported nbgrader (a student costs no interpreter start-up), each
+result merged as soon as its worker ends. The unit stages the submission
+(primer.grading.staging: no links, unreadable notebooks set aside, deleted
+test cells restored; submitted/ itself is never changed) and runs nbgrader's
+own autograde with the course's nbgrader_config.py: every kernel in the
+sandbox, with the tamper checks. Slurm and Kubernetes: primer.grading.backends.
 A student whose grading fails never stops the others; the class summary says
 in plain words what happened to each submission.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -64,21 +64,9 @@ def find_submissions(course: Path, assignment: str) -> list[str]:
                   and not (p / assignment).is_symlink())
 
 
-def stage(course: Path, assignment: str, student: str) -> list:
-    """Copy one submission into the staging folder; return its problems."""
-    from primer.grading.staging import stage_submission
-
-    destination = course / STAGING_FOLDER / student / assignment
-    if destination.exists():
-        shutil.rmtree(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    return stage_submission(course / "submitted" / student / assignment,
-                            course / "release" / assignment, destination)
-
-
-def _autograde_in_child(course: Path, assignment: str, student: str, log_path: Path,
-                        result_path: Path, slot: int) -> None:
-    """Body of a forked worker: nbgrader's autograde for one student, then exit."""
+def _grade_in_child(release: Path, submission: Path, scratch: Path, result: Path,
+                    log_path: Path, slot: int) -> None:
+    """Body of a forked worker: the unit of work for one student (primer.grading.unit), then exit."""
     code = 1
     try:
         os.environ["PRIMER_SANDBOX_SLOT"] = str(slot)
@@ -86,19 +74,10 @@ def _autograde_in_child(course: Path, assignment: str, student: str, log_path: P
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.setpgrp()  # its own process group: the parent can stop it and its kernel at once
-        from nbgrader.apps import NbGraderAPI
-        from nbgrader.coursedir import CourseDirectory
+        from primer.grading.unit import grade_one
 
-        config = course_config(course)
-        config.CourseDirectory.submitted_directory = STAGING_FOLDER
-        api = NbGraderAPI(CourseDirectory(config=config), config=config)
-        from primer.grading.sandbox import GRADING_EVENTS
-
-        outcome = api.autograde(assignment, student, force=True, create=True)
-        print(outcome.get("log", ""))
-        result_path.write_text(json.dumps({"success": bool(outcome.get("success")),
-                                           "error": outcome.get("error") or "",
-                                           "events": GRADING_EVENTS}))
+        record = grade_one(release, submission, scratch, result)
+        print(record.get("log", ""))
         code = 0
     except BaseException:  # noqa: BLE001 - anything goes wrong: report it through the log
         import traceback
@@ -149,15 +128,54 @@ def _read_scores(course: Path, assignment: str, student: str) -> tuple[float | N
 def autograde_class(course: Path, assignment: str, students: list[str] | None = None,
                     workers: int = 2, per_student_timeout: float = 1800,
                     log_folder: Path | None = None) -> list[SubmissionResult]:
-    """Grade ``assignment`` for ``students`` (default: everyone who submitted)."""
+    """Grade ``assignment`` for ``students`` (default: everyone who submitted), on this machine:
+    up to ``workers`` units of work (primer.grading.unit) at once, each result merged into the
+    gradebook by this process as soon as it is there (primer.grading.merge)."""
     import nbgrader.apps  # noqa: F401 - imported once here, shared by every forked worker
 
+    from primer.grading.unit import prepare_release
+
     course = Path(course).resolve()
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    results, queue = _class_results(course, assignment, students)
+    log_folder = Path(log_folder or course / "autograded" / ".logs" / assignment)
+    log_folder.mkdir(parents=True, exist_ok=True)
+    work = course / STAGING_FOLDER / assignment
+    release = prepare_release(course, assignment, work / "release")
+
+    running: dict[int, tuple[str, float, int]] = {}  # pid -> student, start, slot
+    while queue or running:
+        while queue and len(running) < workers:
+            student = queue.pop(0)
+            slot = min(set(range(workers)) - {entry[2] for entry in running.values()})
+            pid = os.fork()
+            if pid == 0:
+                _grade_in_child(release, course / "submitted" / student / assignment,
+                                work / "scratch" / student, work / "results" / student,
+                                log_folder / f"{student}.log", slot)
+            running[pid] = (student, time.monotonic(), slot)
+        pid, status = _wait_any(running, per_student_timeout)
+        student, started, _ = running.pop(pid)
+        results[student].seconds += time.monotonic() - started
+        if status is None:
+            results[student].status = "failed"
+            results[student].notes.append(
+                f"grading took longer than {per_student_timeout:.0f} s and was stopped")
+            continue
+        record_merge(course, assignment, results[student], work / "results" / student,
+                     log_folder / f"{student}.log")
+    finish(course, assignment, results)
+    shutil.rmtree(course / STAGING_FOLDER, ignore_errors=True)
+    return [results[s] for s in results]
+
+
+def _class_results(course: Path, assignment: str, students: list[str] | None
+                   ) -> tuple[dict[str, SubmissionResult], list[str]]:
+    """Every wanted student's result so far, and those with a submission to grade."""
     if not (course / "release" / assignment).is_dir():
         raise ValueError(f"no release/{assignment} in {course}: run "
                          f"`nbgrader generate_assignment {assignment}` first")
-    if workers < 1:
-        raise ValueError("workers must be at least 1")
     submitted = find_submissions(course, assignment)
     wanted = students or submitted
     results = {s: SubmissionResult(s) for s in wanted}
@@ -165,82 +183,42 @@ def autograde_class(course: Path, assignment: str, students: list[str] | None = 
         if student not in submitted:
             results[student].status = "not submitted"
             results[student].notes.append(f"no submitted/{student}/{assignment} folder")
-    queue = [s for s in wanted if s in submitted]
-    log_folder = Path(log_folder or course / "autograded" / ".logs" / assignment)
-    log_folder.mkdir(parents=True, exist_ok=True)
-
-    for student in list(queue):
-        problems = stage(course, assignment, student)
-        results[student].notes += [p.message for p in problems]
-        if any(p.kind == "nothing-to-grade" for p in problems):
-            # nbgrader would skip it: no notebook to grade, it counts as missing.
-            results[student].status = "not graded"
-            queue.remove(student)
-
-    running: dict[int, tuple[str, float, int, int]] = {}  # pid -> student, start, attempt, slot
-    attempts = {s: 0 for s in queue}
-    while queue or running:
-        while queue and len(running) < workers:
-            student = queue.pop(0)
-            attempts[student] += 1
-            log_path = log_folder / f"{student}.log"
-            result_path = log_folder / f"{student}.json"
-            result_path.unlink(missing_ok=True)
-            slot = min(set(range(workers)) - {entry[3] for entry in running.values()})
-            pid = os.fork()
-            if pid == 0:
-                _autograde_in_child(course, assignment, student, log_path, result_path, slot)
-            running[pid] = (student, time.monotonic(), attempts[student], slot)
-        pid, status = _wait_any(running, per_student_timeout)
-        student, started, attempt, _ = running.pop(pid)
-        result = results[student]
-        result.seconds += time.monotonic() - started
-        outcome = _read_outcome(log_folder / f"{student}.json")
-        if not outcome["success"] and "database is locked" in outcome["error"] and attempt < 3:
-            queue.append(student)  # another worker held the gradebook: try again
-            continue
-        if status is None:
-            result.status = "failed"
-            result.notes.append(f"grading took longer than {per_student_timeout:.0f} s and was stopped")
-        elif not outcome["success"]:
-            result.status = "failed"
-            events = outcome.get("events", [])
-            if "notebook-timeout" in events:  # the kernel was killed for it: no second explanation
-                events = [e for e in events if e != "DeadKernelError"]
-            said = " ".join([outcome["error"], *events])
-            result.notes += list(dict.fromkeys(
-                meaning for key, meaning in _ERRORS if key in said)) or [
-                f"nbgrader autograde failed; see {log_folder / student}.log"]
-        record = _integrity_records(course, assignment, student)
-        result.notes += [_EVENTS[e] for e in record.get("events", []) if e in _EVENTS]
-        result.flags = record.get("flags", [])
-    for student in results:
-        if results[student].status == "graded":
-            results[student].score, results[student].max_score = _read_scores(course, assignment, student)
-        elif results[student].status == "failed":
-            results[student].notes.append("no score recorded for this submission")
-    shutil.rmtree(course / STAGING_FOLDER, ignore_errors=True)
-    return [results[s] for s in wanted]
+    return results, [s for s in wanted if s in submitted]
 
 
-def _read_outcome(path: Path) -> dict:
+def record_merge(course: Path, assignment: str, result: SubmissionResult, result_dir: Path,
+                 log_path: Path) -> bool:
+    """Merge one unit's result into the gradebook and note what happened; False: no usable result."""
+    from primer.grading.merge import ResultRejected, merge_result
+
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"success": False, "error": "the grading worker ended without a result"}
+        merged = merge_result(course, result_dir, expect_student=result.student,
+                              expect_assignment=assignment)
+    except ResultRejected as error:
+        result.status = "failed"
+        result.notes.append(f"{error} (log: {log_path})")
+        return False
+    result.status = merged.status
+    result.notes += merged.notes
+    if merged.status == "failed":
+        events = merged.sandbox_events
+        if "notebook-timeout" in events:  # the kernel was killed for it: no second explanation
+            events = [e for e in events if e != "DeadKernelError"]
+        said = " ".join([merged.error, *events])
+        result.notes += list(dict.fromkeys(meaning for key, meaning in _ERRORS if key in said)) or [
+            f"nbgrader autograde failed; see {log_path}"]
+    result.notes += [_EVENTS[e] for e in dict.fromkeys(merged.events) if e in _EVENTS]
+    result.flags = merged.flags
+    return True
 
 
-def _integrity_records(course: Path, assignment: str, student: str) -> dict:
-    """What the grader recorded in the student's autograded notebooks, merged."""
-    from primer.grading.integrity import integrity_record
-
-    merged: dict[str, list] = {"flags": [], "events": []}
-    folder = course / "autograded" / student / assignment
-    for notebook in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
-        record = integrity_record(notebook)
-        merged["flags"] += [f"{notebook.name}: {flag}" for flag in record.get("flags", [])]
-        merged["events"] += record.get("events", [])
-    return merged
+def finish(course: Path, assignment: str, results: dict[str, SubmissionResult]) -> None:
+    """Scores from the gradebook, once every result is merged."""
+    for student, result in results.items():
+        if result.status == "graded":
+            result.score, result.max_score = _read_scores(course, assignment, student)
+        elif result.status == "failed":
+            result.notes.append("no score recorded for this submission")
 
 
 def _wait_any(running: dict, timeout: float) -> tuple[int, int | None]:

@@ -1,0 +1,216 @@
+"""`primer autograde A --backend kubernetes`: one Indexed Job per assignment, one index per submission.
+
+The grading pod is the sandbox (bubblewrap does not run in a default pod): it
+runs as a non-root user with a read-only root filesystem, every capability
+dropped, no service-account token, no outbound network (a NetworkPolicy that
+selects it and allows nothing) and resource limits. It holds no gradebook
+credentials: it sees the grading release (read only), its own submission
+(read only) and its own result folder, each a sub-folder of the run folder on
+a ReadWriteMany volume; this process merges every result into the gradebook.
+
+``--dry-run`` prints the manifests for ``kubectl apply -f -``. Without it they
+are applied with kubectl and the results merged as indexes complete; no
+cluster can run where this course is developed, so that path is untested
+here: docs/cluster.md lists what a first real run must prove.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from primer.grading.backends import ClusterGrading, cluster_settings, new_run_folder
+from primer.grading.parallel import SubmissionResult, _class_results, finish, record_merge
+from primer.grading.unit import RESULT_FILE, prepare_release
+
+KUBERNETES_VERSION = "1.33"  # backoffLimitPerIndex is GA from 1.33; docs/cluster.md names it
+MOUNT = "/grading"
+INDEX_VARIABLE = "TASK_INDEX"
+
+
+def _quantity(memory: str) -> str:
+    """Slurm-style 4G -> Kubernetes 4Gi."""
+    match = re.fullmatch(r"(\d+)([KMGT]?)", memory.strip().upper())
+    if not match:
+        raise ValueError(f"ClusterGrading.memory = {memory!r}: write it as 4G, 2048M, ...")
+    number, unit = match.groups()
+    return f"{number}{unit.title()}i" if unit else number
+
+
+def manifests(run_name: str, assignment: str, count: int, settings: ClusterGrading) -> list[dict]:
+    """The NetworkPolicy and the Indexed Job grading ``count`` submissions of ``assignment``."""
+    name = f"primer-grade-{run_name}".lower()[:63].rstrip("-")
+    labels = {"app.kubernetes.io/name": "primer-grading", "primer.course/run": name}
+    memory = _quantity(settings.memory)
+    resources = {"cpu": str(settings.cpus_per_task), "memory": memory, "ephemeral-storage": "2Gi"}
+    run_path = f"runs/{run_name}"
+    container = {
+        "name": "grade",
+        "image": settings.image or "REPLACE-WITH-THE-COURSE-IMAGE",
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-m", "primer.cli", "grade-one", "--pod",
+                    "--release", f"{MOUNT}/release", "--submission", f"{MOUNT}/task/{assignment}",
+                    "--scratch", "/scratch/grading", "--result", f"{MOUNT}/result"],
+        "env": [
+            {"name": INDEX_VARIABLE, "valueFrom": {"fieldRef": {
+                "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
+            # Everything Jupyter writes goes to the scratch volume: the root filesystem is read-only.
+            {"name": "HOME", "value": "/scratch/home"},
+            {"name": "JUPYTER_RUNTIME_DIR", "value": "/scratch/runtime"},
+            {"name": "IPYTHONDIR", "value": "/scratch/ipython"},
+            {"name": "MPLCONFIGDIR", "value": "/scratch/matplotlib"},
+        ],
+        "resources": {"requests": resources, "limits": resources},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": settings.run_as_user,
+                            "runAsGroup": settings.run_as_user, "readOnlyRootFilesystem": True,
+                            "allowPrivilegeEscalation": False, "privileged": False,
+                            "capabilities": {"drop": ["ALL"]},
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumeMounts": [
+            {"name": "grading", "mountPath": f"{MOUNT}/release", "subPath": f"{run_path}/release",
+             "readOnly": True},
+            {"name": "grading", "mountPath": f"{MOUNT}/task",
+             "subPathExpr": f"{run_path}/tasks/$({INDEX_VARIABLE})", "readOnly": True},
+            {"name": "grading", "mountPath": f"{MOUNT}/result",
+             "subPathExpr": f"{run_path}/results/$({INDEX_VARIABLE})"},
+            {"name": "scratch", "mountPath": "/scratch"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    job = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": settings.namespace, "labels": labels},
+        "spec": {
+            "completionMode": "Indexed", "completions": count,
+            "parallelism": min(count, settings.max_parallel or count),
+            "backoffLimitPerIndex": 1,  # a pod that fails is run once more, then reported
+            "maxFailedIndexes": count,
+            "activeDeadlineSeconds": 60 * settings.time_limit_minutes * max(1, -(-count // (
+                settings.max_parallel or count))),
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": settings.run_as_user,
+                                        "runAsGroup": settings.run_as_user,
+                                        "fsGroup": settings.run_as_user,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "activeDeadlineSeconds": 60 * settings.time_limit_minutes,
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "grading", "persistentVolumeClaim": {"claimName": settings.volume_claim}},
+                        {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}},
+                        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+    policy = {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": settings.namespace, "labels": labels},
+        # Selects the grading pods and allows nothing in or out.
+        "spec": {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress", "Egress"],
+                 "ingress": [], "egress": []},
+    }
+    return [policy, job]
+
+
+def to_yaml(documents: list[dict]) -> str:
+    return "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in documents)
+
+
+def prepare_run(course: Path, assignment: str, queue: list[str], settings: ClusterGrading) -> Path:
+    """The run folder the pods mount: release/, tasks/<index>/{student.txt,<assignment>/}, results/<index>/."""
+    from primer.grading.staging import stage_submission
+
+    run = new_run_folder(course, settings, assignment)
+    prepare_release(course, assignment, run / "release")
+    for index, student in enumerate(queue):
+        task = run / "tasks" / str(index)
+        task.mkdir(parents=True)
+        (task / "student.txt").write_text(student)
+        # A link-free copy of this one submission: a pod sees nothing of the others.
+        stage_submission(course / "submitted" / student / assignment,
+                         course / "release" / assignment, task / assignment)
+        (run / "results" / str(index)).mkdir(parents=True)
+    return run
+
+
+def autograde_on_kubernetes(course: Path, assignment: str, students: list[str] | None = None,
+                            dry_run: bool = False, poll_seconds: float = 5.0
+                            ) -> list[SubmissionResult] | None:
+    course = Path(course).resolve()
+    settings = cluster_settings(course)
+    results, queue = _class_results(course, assignment, students)
+    if not queue:
+        finish(course, assignment, results)
+        return list(results.values())
+    run = prepare_run(course, assignment, queue, settings)
+    documents = manifests(run.name, assignment, len(queue), settings)
+    if dry_run:
+        print(to_yaml(documents))
+        print(f"# The run folder {run} must be at runs/{run.name} on the volume claim "
+              f"{settings.volume_claim!r}; merge with primer.grading.merge.merge_result.", file=sys.stderr)
+        return None
+    if not settings.image:
+        raise ValueError("set c.ClusterGrading.image in nbgrader_config.py to the course's image")
+    if shutil.which("kubectl") is None:
+        raise RuntimeError("kubectl not found: install it and point it at the cluster (KUBECONFIG)")
+    subprocess.run(["kubectl", "apply", "-f", "-"], input=to_yaml(documents), text=True, check=True)
+    job = documents[1]["metadata"]
+    waiting = dict(enumerate(queue))
+    while waiting:
+        time.sleep(poll_seconds)
+        status = json.loads(subprocess.run(
+            ["kubectl", "get", "job", job["name"], "-n", job["namespace"], "-o", "json"],
+            capture_output=True, text=True, check=True).stdout).get("status", {})
+        ended = _indexes(status.get("completedIndexes", "")) | _indexes(status.get("failedIndexes", ""))
+        finished = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                       for c in status.get("conditions", []))
+        for index in sorted(ended if not finished else set(waiting)):
+            student = waiting.pop(index, None)
+            if student is not None:
+                record_merge(course, assignment, results[student], run / "results" / str(index),
+                             Path(f"kubectl logs -n {job['namespace']} job/{job['name']}"))
+    finish(course, assignment, results)
+    shutil.rmtree(run, ignore_errors=True)
+    return list(results.values())
+
+
+def _indexes(text: str) -> set[int]:
+    """Kubernetes' "1,3-5" -> {1, 3, 4, 5}."""
+    found = set()
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        found.update(range(int(low), int(high or low) + 1))
+    return found
+
+
+def local_command(job: dict, run: Path) -> list[str]:
+    """The Job's container command with its volume mounts mapped to ``run`` on this machine
+    and the index left as ``{index}``: the Kubernetes path, run here (tests, and a dry rehearsal)."""
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    mounts = {}
+    prefix = f"runs/{run.name}/"
+    for mount in container["volumeMounts"]:
+        sub = mount.get("subPath") or mount.get("subPathExpr")
+        if mount["name"] == "grading":
+            mounts[mount["mountPath"]] = str(run / sub.removeprefix(prefix).replace(
+                f"$({INDEX_VARIABLE})", "{index}"))
+    command = []
+    for argument in container["command"]:
+        for mount_path, local in mounts.items():
+            if argument == mount_path or argument.startswith(mount_path + "/"):
+                argument = local + argument[len(mount_path):]
+        command.append(argument)
+    return command

@@ -1,0 +1,121 @@
+"""`primer autograde --backend kubernetes`, checked without a cluster (none can run here).
+
+The printed Job and NetworkPolicy validate strictly against the API schemas
+of the Kubernetes version docs/cluster.md names; every security property of
+the grading pod is asserted in the manifest; and the Job's own command, with
+its volume mounts mapped to folders here, run once per index with
+JOB_COMPLETION_INDEX set, gives the local backend's scores once merged.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from primer.grading.backends import ClusterGrading
+from primer.grading.backends.kubernetes import KUBERNETES_VERSION, local_command, manifests, prepare_run
+from primer.grading.merge import merge_result
+from primer.course import venv_path
+from test_grading_integrity import ASSIGNMENT, FULL, NOTHING
+from test_grading_unit import CLASS, copy_course, judge_course, primer, scores
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    return judge_course(tmp_path_factory.mktemp("kubernetes") / "course")
+
+
+@pytest.fixture(scope="module")
+def printed(course):
+    done = primer("autograde", ASSIGNMENT, "--backend", "kubernetes", "--dry-run", "--course", str(course.root))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_dry_run_prints_a_network_policy_and_an_indexed_job(printed):
+    policy, job = yaml.safe_load_all(printed)
+    assert (policy["kind"], job["kind"]) == ("NetworkPolicy", "Job")
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed" and spec["completions"] == len(CLASS)
+    assert 1 <= spec["parallelism"] <= len(CLASS)
+    assert spec["backoffLimitPerIndex"] == 1
+    assert spec["activeDeadlineSeconds"] > 0 and spec["ttlSecondsAfterFinished"] > 0
+
+
+def test_the_manifests_validate_strictly_for_the_documented_kubernetes_version(printed, tmp_path):
+    assert f"Kubernetes {KUBERNETES_VERSION}" in (REPO / "docs" / "cluster.md").read_text()
+    manifest = tmp_path / "grading.yaml"
+    manifest.write_text(printed)
+    validate = Path(sys.executable).parent / "kubernetes-validate"
+    done = subprocess.run([str(validate), "--strict", "--kubernetes-version", f"{KUBERNETES_VERSION}.0",
+                           str(manifest)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(" passed for resource ") == 2, done.stdout
+    # The check can fail: an unknown field is an error under --strict.
+    broken = printed.replace("completionMode: Indexed", "completionMode: Indexed\n  indexes: all")
+    manifest.write_text(broken)
+    done = subprocess.run([str(validate), "--strict", "--kubernetes-version", f"{KUBERNETES_VERSION}.0",
+                           str(manifest)], capture_output=True, text=True)
+    assert done.returncode != 0
+
+
+def test_the_grading_pod_is_a_sandbox_without_credentials(printed):
+    policy, job = yaml.safe_load_all(printed)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and security["runAsNonRoot"] is True
+    assert security["runAsUser"] != 0 and pod["securityContext"]["runAsUser"] != 0
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["allowPrivilegeEscalation"] is False and security["privileged"] is False
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False and pod["enableServiceLinks"] is False
+    assert pod["restartPolicy"] == "Never"
+    limits = container["resources"]["limits"]
+    assert {"cpu", "memory", "ephemeral-storage"} <= set(limits)
+    assert container["resources"]["requests"] == limits
+    # No outbound (or inbound) network: the policy selects exactly these pods and allows nothing.
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["egress"] == [] and policy["spec"]["ingress"] == []
+    # No gradebook credentials: no secrets, no database URL, nothing of the course but its own task.
+    text = yaml.safe_dump(pod)
+    assert "secret" not in text.lower() and "db_url" not in text.lower() and "postgres" not in text.lower()
+    assert all(list(env) in (["name", "value"], ["name", "valueFrom"]) for env in container["env"])
+    assert not any("secretKeyRef" in str(env) for env in container["env"])
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/grading/release"]["readOnly"] and mounts["/grading/task"]["readOnly"]
+    assert "$(TASK_INDEX)" in mounts["/grading/task"]["subPathExpr"]  # its own submission only
+    assert "$(TASK_INDEX)" in mounts["/grading/result"]["subPathExpr"]
+    assert "--pod" in container["command"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "hostPath" not in text and set(volumes) == {"grading", "scratch", "tmp"}
+
+
+def test_the_job_run_once_per_index_gives_the_local_backends_scores(course, tmp_path):
+    local = copy_course(course, tmp_path / "local")
+    run = primer("autograde", ASSIGNMENT, "-j", "2", "--course", str(local.root))
+    assert run.returncode == 0, run.stdout[-3000:]
+    pods = copy_course(course, tmp_path / "pods")
+    students = sorted(CLASS)
+    folder = prepare_run(pods.root, ASSIGNMENT, students, ClusterGrading())
+    (policy, job) = manifests(folder.name, ASSIGNMENT, len(students), ClusterGrading())
+    command = [arg.replace("/scratch/grading", str(tmp_path / "scratch-{index}"))
+               for arg in local_command(job, folder)]
+    assert command[:3] == ["python", "-m", "primer.cli"]
+    for index in range(job["spec"]["completions"]):
+        done = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "PATH": venv_path(), "JOB_COMPLETION_INDEX": str(index)})
+        assert done.returncode == 0, done.stderr[-3000:]
+        merged = merge_result(pods.root, folder / "results" / str(index), expect_student=students[index])
+        assert merged.status == "graded"
+    assert scores(pods.root) == scores(local.root)
+    assert scores(pods.root)["honest"] == FULL and scores(pods.root)["custom_exception"] == NOTHING
+    assert merge_result(pods.root, folder / "results" / str(students.index("numpy_helpers"))).flags
