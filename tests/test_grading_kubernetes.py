@@ -119,3 +119,24 @@ def test_the_job_run_once_per_index_gives_the_local_backends_scores(course, tmp_
     assert scores(pods.root) == scores(local.root)
     assert scores(pods.root)["honest"] == FULL and scores(pods.root)["custom_exception"] == NOTHING
     assert merge_result(pods.root, folder / "results" / str(students.index("numpy_helpers"))).flags
+
+
+def test_without_a_cluster_it_says_what_to_do_and_leaves_nothing(course, tmp_path):
+    """The path that applies the Job through the Kubernetes client, on a machine with no cluster."""
+    copy = copy_course(course, tmp_path / "no-cluster")
+    with open(copy.root / "nbgrader_config.py", "a") as config:
+        config.write('\nc.ClusterGrading.image = "registry.example/primer-course:1"\n')
+    before = scores(copy.root)
+    run_folder = copy.root / ".primer-cluster"
+    runs_before = set(run_folder.rglob("*")) if run_folder.exists() else set()
+    environment = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
+    done = subprocess.run([sys.executable, "-m", "primer.cli", "autograde", ASSIGNMENT, "--backend",
+                           "kubernetes", "--course", str(copy.root)], capture_output=True, text=True,
+                          timeout=600, env={**environment, "PATH": venv_path(),
+                                            "KUBECONFIG": str(tmp_path / "no-such-kubeconfig")})
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "no Kubernetes cluster is configured" in done.stderr and "KUBECONFIG" in done.stderr
+    assert "Traceback" not in done.stderr
+    runs_after = set(run_folder.rglob("*")) if run_folder.exists() else set()
+    assert runs_after == runs_before, "the refused run's folder was left behind"
+    assert scores(copy.root) == before

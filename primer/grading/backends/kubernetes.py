@@ -9,18 +9,18 @@ credentials: it sees the grading release (read only), its own submission
 a ReadWriteMany volume; this process merges every result into the gradebook.
 
 ``--dry-run`` prints the manifests for ``kubectl apply -f -``. Without it they
-are applied with kubectl and the results merged as indexes complete; no
-cluster can run where this course is developed, so that path is untested
-here: docs/cluster.md lists what a first real run must prove.
+are applied through the Kubernetes Python client (kubernetes_asyncio, as
+KubeSpawner) and the results merged as indexes complete; no cluster can run
+where this course is developed, so only its refusal without a cluster is
+tested here: docs/cluster.md lists what a first real run must prove.
 """
 from __future__ import annotations
 
-import json
+import asyncio
+import os
 import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -164,27 +164,65 @@ def autograde_on_kubernetes(course: Path, assignment: str, students: list[str] |
         return None
     if not settings.image:
         raise ValueError("set c.ClusterGrading.image in nbgrader_config.py to the course's image")
-    if shutil.which("kubectl") is None:
-        raise RuntimeError("kubectl not found: install it and point it at the cluster (KUBECONFIG)")
-    subprocess.run(["kubectl", "apply", "-f", "-"], input=to_yaml(documents), text=True, check=True)
-    job = documents[1]["metadata"]
     waiting = dict(enumerate(queue))
-    while waiting:
-        time.sleep(poll_seconds)
-        status = json.loads(subprocess.run(
-            ["kubectl", "get", "job", job["name"], "-n", job["namespace"], "-o", "json"],
-            capture_output=True, text=True, check=True).stdout).get("status", {})
-        ended = _indexes(status.get("completedIndexes", "")) | _indexes(status.get("failedIndexes", ""))
-        finished = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-                       for c in status.get("conditions", []))
-        for index in sorted(ended if not finished else set(waiting)):
+    log_hint = Path(f"kubectl logs -n {settings.namespace} job/{documents[1]['metadata']['name']}")
+
+    def merge(indexes: list[int]) -> None:
+        for index in indexes:
             student = waiting.pop(index, None)
             if student is not None:
-                record_merge(course, assignment, results[student], run / "results" / str(index),
-                             Path(f"kubectl logs -n {job['namespace']} job/{job['name']}"))
+                record_merge(course, assignment, results[student], run / "results" / str(index), log_hint)
+
+    try:
+        asyncio.run(_apply_and_follow(documents, waiting, merge, poll_seconds))
+    except KeyboardInterrupt:
+        print(f"{assignment}: cancelled: the Job was deleted", file=sys.stderr)
+        for student in waiting.values():
+            results[student].status = "failed"
+            results[student].notes.append("grading was cancelled (Ctrl-C) before its pod ended")
+    finally:  # what the pods wrote is merged; after an error or Ctrl-C no pod reads it any more
+        shutil.rmtree(run, ignore_errors=True)
     finish(course, assignment, results)
-    shutil.rmtree(run, ignore_errors=True)
     return list(results.values())
+
+
+async def _apply_and_follow(documents: list[dict], waiting: dict, merge, poll_seconds: float) -> None:
+    """Create the NetworkPolicy, then the Job, with the Kubernetes Python client (the one
+    KubeSpawner uses); merge indexes as the Job reports them; delete the Job if interrupted."""
+    from kubernetes_asyncio import client, config
+
+    try:
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):  # inside a pod: its service account
+            config.load_incluster_config()
+        else:
+            await config.load_kube_config()
+    except (config.ConfigException, OSError, TypeError) as error:
+        raise RuntimeError(f"no Kubernetes cluster is configured ({error}): point KUBECONFIG at the "
+                           "cluster's kubeconfig, or print the manifests with --dry-run and apply "
+                           "them with kubectl yourself") from None
+    policy, job = documents
+    name, namespace = job["metadata"]["name"], job["metadata"]["namespace"]
+    async with client.ApiClient() as api:
+        batch = client.BatchV1Api(api)
+        try:
+            # Policy first: no grading pod ever exists without it.
+            await client.NetworkingV1Api(api).create_namespaced_network_policy(namespace, policy)
+            await batch.create_namespaced_job(namespace, job)
+        except client.ApiException as error:
+            raise RuntimeError(f"Kubernetes refused the grading Job in namespace {namespace!r}: "
+                               f"{error.status} {error.reason}: {error.body}") from None
+        try:
+            while waiting:
+                await asyncio.sleep(poll_seconds)
+                status = (await batch.read_namespaced_job_status(name, namespace)).status
+                ended = (_indexes(status.completed_indexes or "")
+                         | _indexes(status.failed_indexes or ""))
+                finished = any(c.type in ("Complete", "Failed") and c.status == "True"
+                               for c in status.conditions or [])
+                merge(sorted(set(waiting) if finished else ended))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            await batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+            raise KeyboardInterrupt from None
 
 
 def _indexes(text: str) -> set[int]:
