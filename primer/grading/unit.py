@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from primer.grading.sandbox import SandboxedExecute
-from primer.grading.sandbox_start import copy_tree
+from primer.safecopy import Limits, copy_tree
 
 RESULT_FILE = "result.json"
 RESULT_FORMAT = 1
@@ -43,6 +43,9 @@ CONFIG = "nbgrader_config.py"
 INDEX_VARIABLES = ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID")  # Kubernetes, Slurm
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")
 MAX_COPIED_FILE = 100 * 1024 ** 2
+# Release files and autograded notebooks: the course's own, or the grader's output of one submission.
+COPY_LIMITS = Limits(max_file_bytes=MAX_COPIED_FILE, max_total_bytes=20 * MAX_COPIED_FILE,
+                     max_entries=50_000)
 
 
 def check_name(kind: str, name: str) -> str:
@@ -70,7 +73,7 @@ def prepare_release(course: Path, assignment: str, destination: Path) -> Path:
     if destination.exists():
         shutil.rmtree(destination)
     copy_tree(course / "release" / assignment, destination / "release" / assignment,
-              max_file_bytes=MAX_COPIED_FILE)
+              limits=COPY_LIMITS)
     # The non-notebook files nbgrader's autograde copies over the student's (data, helpers).
     coursedir = CourseDirectory(config=course_config(course))
     source = course / "source" / assignment
@@ -209,7 +212,7 @@ def _grade_in(course: Path, release: Path, assignment: str, student: str, submis
     from primer.grading.staging import stage_submission
 
     for folder in ("release", "source"):
-        copy_tree(release / folder / assignment, course / folder / assignment, max_file_bytes=MAX_COPIED_FILE)
+        copy_tree(release / folder / assignment, course / folder / assignment, limits=COPY_LIMITS)
     shutil.copyfile(release / DEFINITIONS, course / "gradebook.db")
     staged = course / "submitted" / student / assignment
     staged.parent.mkdir(parents=True)
@@ -272,7 +275,7 @@ def _write_result(result: Path, record: dict, autograded: Path) -> None:
         shutil.rmtree(result / "autograded")
     (result / "autograded").mkdir(parents=True)
     if autograded.is_dir():
-        copy_tree(autograded, result / "autograded", max_file_bytes=MAX_COPIED_FILE)
+        copy_tree(autograded, result / "autograded", limits=COPY_LIMITS)
     partial = result / f".{RESULT_FILE}.partial"
     partial.write_text(json.dumps(record, indent=1, default=str))
     os.replace(partial, result / RESULT_FILE)  # last: a result folder without it is unfinished
