@@ -1,0 +1,217 @@
+"""The course hub on Kubernetes (Zero to JupyterHub 4.4.0): KubeSpawner settings from the local hub's sources.
+
+deploy/kubernetes/hub/values.yaml's ``hub.extraConfig`` runs ``configure_kubernetes(c)``
+after the chart's own configuration. It takes who is on the course, the
+log-in method, the limits and the per-role Jupyter settings from the same
+``PRIMER_*`` variables as the local hub (primer/hub/runtime.py, auth.py), and
+the group and folder names from primer/hub/course_setup.py, so both hubs
+serve the same course. What differs on Kubernetes:
+
+* **one real UID per person**: ``UID_BASE`` + the person's id in the hub's
+  database (unique, never reused, known before the pod starts); their
+  personal group has the same number. The staff (instructors, graders and the
+  grader account) also get the staff group ``STAFF_GID``, which owns the
+  exchange's ``inbound/``, as on one machine.
+* **accounts inside the pod**: the user image has no account for these UIDs;
+  ``PRIMER_ACCOUNTS`` lists the ones a pod needs (students: their own; staff:
+  everyone, since nbgrader's collect checks who owns each submission) and
+  the image's start command (``python -m primer.hub.kubernetes start``) turns
+  it into ``passwd``/``group`` files read through nss_wrapper.
+* **the formgrader runs in the server of the grader account**
+  ``grader-<course>`` (``GRADER_USER``), which owns the course directory in
+  its home volume; nobody logs in as it (blocked), instructors and graders
+  open it at ``/user/grader-<course>/formgrader`` through a role.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import sys
+from pathlib import Path
+
+from kubespawner import KubeSpawner
+from traitlets import Dict, Unicode
+
+from primer.course import COURSE_ID
+from primer.hub.auth import configure_authentication
+from primer.hub.course_setup import (COURSE_FOLDER, STAFF_GROUP, STUDENT_GROUP, SERVER_NBGRADER_CONFIG,
+                                     _copy_missing, _write_course_directory_config, course_config_file,
+                                     prepare_exchange, server_config_path)
+from primer.hub.runtime import PASSWORD_VARIABLES, HubRuntime
+
+UID_BASE = 100_000  # above any account of the image or of the nodes
+STAFF_GID = 99_000
+GRADER_USER = f"grader-{COURSE_ID}"
+HOME = "/home/jovyan"  # where the chart mounts each person's volume
+IMAGE_COURSE_SOURCE = "/srv/primer-course"  # the repository's files in both images (Dockerfiles)
+NSS_FOLDER = "/tmp/primer-nss"
+
+
+def course_source() -> Path:
+    """The repository's files: in the images, or PRIMER_COURSE_SOURCE (a checkout, for tests)."""
+    return Path(os.environ.get("PRIMER_COURSE_SOURCE", IMAGE_COURSE_SOURCE))
+
+
+def person_uid(spawner) -> int:
+    """KubeSpawner.uid, gid and fs_gid: one number per person, from the hub's database."""
+    return UID_BASE + int(spawner.user.id)
+
+
+def is_staff(user, staff_group: str = STAFF_GROUP) -> bool:
+    return bool(user.admin) or user.name == GRADER_USER or any(g.name == staff_group for g in user.groups)
+
+
+def staff_gids(spawner) -> list[int]:
+    """KubeSpawner.supplemental_gids: the staff group reads submissions and writes feedback."""
+    return [STAFF_GID] if is_staff(spawner.user) else []
+
+
+class CourseKubeSpawner(KubeSpawner):
+    """KubeSpawner with the course's per-role settings (as primer.hub.spawner.CourseSpawner does locally)."""
+
+    config_paths = Dict(help="Role (student, staff) -> JUPYTER_CONFIG_PATH.").tag(config=True)
+    course_owner = Unicode(GRADER_USER, help="The account whose server holds the course and the "
+                                             "formgrader.").tag(config=True)
+
+    @property
+    def role(self) -> str:
+        return "staff" if is_staff(self.user) else "student"
+
+    def accounts(self) -> str:
+        """PRIMER_ACCOUNTS: ``name:uid`` of the accounts this pod must know, space-separated."""
+        if self.role == "student":
+            people = [(self.user.name, self.user.id)]
+        else:
+            from jupyterhub import orm
+            people = self.user.db.query(orm.User.name, orm.User.id).order_by(orm.User.id).all()
+        return " ".join(f"{name}:{UID_BASE + int(number)}" for name, number in people)
+
+    def get_env(self):
+        env = super().get_env()
+        if self.role in self.config_paths:
+            env["JUPYTER_CONFIG_PATH"] = self.config_paths[self.role]
+        env["PRIMER_ACCOUNTS"] = self.accounts()
+        env["PRIMER_STAFF_GID"] = str(STAFF_GID)
+        if self.user.name == self.course_owner:
+            env["PRIMER_COURSE_OWNER"] = "1"
+            env["JUPYTERHUB_DEFAULT_URL"] = "/formgrader"
+        return env
+
+
+def formgrader_role(owner: str = GRADER_USER) -> dict:
+    """Instructors and graders start and use the grader account's server; students cannot."""
+    return {
+        "name": f"formgrader-{COURSE_ID}",
+        "description": f"open the formgrader of {COURSE_ID} in {owner}'s server",
+        "groups": [STAFF_GROUP],
+        "scopes": [f"access:servers!user={owner}", f"servers!user={owner}",
+                   f"read:users!user={owner}"],
+    }
+
+
+def configure_kubernetes(c, repo: Path | None = None, runtime: HubRuntime | None = None) -> HubRuntime:
+    """Apply the course's hub settings to the chart's configuration ``c`` (hub.extraConfig)."""
+    repo = repo or course_source()
+    runtime = runtime or HubRuntime.from_environment()
+    if runtime.auth == "shared-password":
+        missing = [v for v in PASSWORD_VARIABLES.values() if not os.environ.get(v)]
+        if missing:  # a generated password would change with every new hub pod
+            raise ValueError(f"set {', '.join(missing)} in the hub pod from a Secret "
+                             "(docs/kubernetes.md, 'Secrets')")
+    configure_authentication(c, runtime, repo)
+    # Nobody logs in as the grader account, whatever the log-in method.
+    c.Authenticator.blocked_users = {GRADER_USER}
+
+    c.JupyterHub.spawner_class = CourseKubeSpawner
+    c.CourseKubeSpawner.course_owner = GRADER_USER
+    c.CourseKubeSpawner.config_paths = {role: server_config_path(runtime, role)
+                                        for role in ("student", "staff")}
+    c.KubeSpawner.uid = person_uid
+    c.KubeSpawner.gid = person_uid
+    c.KubeSpawner.fs_gid = person_uid  # the home volume belongs to the person's own group
+    c.KubeSpawner.supplemental_gids = staff_gids
+    c.KubeSpawner.allow_privilege_escalation = False
+    c.KubeSpawner.container_security_context = {
+        "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"}}
+    c.KubeSpawner.mem_limit = runtime.mem_limit or None
+    c.KubeSpawner.cpu_limit = runtime.cpu_limit or None
+    c.KubeSpawner.default_url = "/lab"
+
+    c.JupyterHub.load_groups = {
+        STAFF_GROUP: {"users": [*runtime.staff, GRADER_USER]},
+        STUDENT_GROUP: {"users": list(runtime.students)},
+    }
+    roles = c.JupyterHub.load_roles if isinstance(c.JupyterHub.load_roles, list) else []
+    c.JupyterHub.load_roles = [r for r in roles if r.get("name") != formgrader_role()["name"]] + [
+        formgrader_role()]
+    return runtime
+
+
+# -- inside the user's pod: `python -m primer.hub.kubernetes start CMD...` ------------------------
+
+def nss_files(accounts: str, staff_gid: int, folder: Path) -> tuple[Path, Path]:
+    """passwd and group files for nss_wrapper from PRIMER_ACCOUNTS (``name:uid ...``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    people = []
+    for entry in accounts.split():
+        name, _, uid = entry.partition(":")
+        if not name or not uid.isdigit():
+            raise ValueError(f"PRIMER_ACCOUNTS entry {entry!r} is not name:uid")
+        people.append((name, int(uid)))
+    passwd = folder / "passwd"
+    group = folder / "group"
+    passwd.write_text("".join(f"{name}:x:{uid}:{uid}::{HOME}:/bin/bash\n" for name, uid in people))
+    # No members listed: who is in the staff group is the pod's supplementalGroups, set by the hub.
+    group.write_text("".join(f"{name}:x:{uid}:\n" for name, uid in people)
+                     + f"{STAFF_GROUP}:x:{staff_gid}:\n")
+    return passwd, group
+
+
+def prepare_course_owner(runtime: HubRuntime, repo: Path, home: Path) -> Path:
+    """The grader account's course directory and exchange, as course_setup does for the local owner.
+
+    Runs as that account (no root): notebooks already there are never overwritten.
+    """
+    course = home / COURSE_FOLDER
+    course.mkdir(exist_ok=True)
+    _copy_missing(repo / "source", course / "source")
+    _write_course_directory_config(course)
+    course.chmod(0o700)
+    config = home / ".jupyter" / "nbgrader_config.py"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(SERVER_NBGRADER_CONFIG
+                      + f"load_subconfig({str(course_config_file(runtime))!r})  # noqa: F821\n"
+                      + f"c.CourseDirectory.root = {str(course)!r}\n"
+                      + (f"c.CourseDirectory.db_url = {runtime.gradebook_url!r}\n"
+                         if runtime.gradebook_url else ""))
+    config.chmod(0o600)
+    prepare_exchange(runtime, pwd.getpwuid(os.getuid()))
+    return course
+
+
+def start(command: list[str]) -> None:
+    """Give the pod its accounts, prepare the course if this is the grader account, run ``command``."""
+    staff_gid = int(os.environ.get("PRIMER_STAFF_GID", STAFF_GID))
+    passwd, group = nss_files(os.environ.get("PRIMER_ACCOUNTS", ""), staff_gid, Path(NSS_FOLDER))
+    env = dict(os.environ, NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group),
+               LD_PRELOAD=os.environ.get("PRIMER_NSS_WRAPPER", "libnss_wrapper.so"))
+    if os.environ.get("PRIMER_COURSE_OWNER") == "1":
+        # nss_wrapper is read at process start: prepare the course in a child that has it.
+        import subprocess
+        subprocess.run([sys.executable, "-m", "primer.hub.kubernetes", "prepare-course"],
+                       env=env, check=True)
+    os.execvpe(command[0], command, env)
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["start"] and len(argv) > 1:
+        start(argv[1:])
+    elif argv == ["prepare-course"]:
+        print(prepare_course_owner(HubRuntime.from_environment(), course_source(), Path.home()))
+    else:
+        sys.exit("usage: python -m primer.hub.kubernetes start COMMAND... | prepare-course")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
