@@ -193,7 +193,8 @@ def prepare_course_owner(runtime: HubRuntime, repo: Path, home: Path) -> Path:
 def start(command: list[str]) -> None:
     """Give the pod its accounts, prepare the course if this is the grader account, run ``command``."""
     staff_gid = int(os.environ.get("PRIMER_STAFF_GID", STAFF_GID))
-    passwd, group = nss_files(os.environ.get("PRIMER_ACCOUNTS", ""), staff_gid, Path(NSS_FOLDER))
+    folder = Path(os.environ.get("PRIMER_NSS_FOLDER", NSS_FOLDER))
+    passwd, group = nss_files(os.environ.get("PRIMER_ACCOUNTS", ""), staff_gid, folder)
     env = dict(os.environ, NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group),
                LD_PRELOAD=os.environ.get("PRIMER_NSS_WRAPPER", "libnss_wrapper.so"))
     if os.environ.get("PRIMER_COURSE_OWNER") == "1":
