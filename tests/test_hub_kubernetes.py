@@ -27,17 +27,19 @@ import asyncio
 import importlib.metadata
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
 from primer.grading.backends.kubernetes import KUBERNETES_VERSION
-from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, server_config_path
+from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, server_config_path, write_server_config
 from primer.hub.kubernetes import GRADER_USER, STAFF_GID, UID_BASE, nss_files
 from primer.hub.runtime import HubRuntime, parse_memory
 
@@ -47,8 +49,9 @@ sys.path.insert(0, str(HUB))
 from image_requirements import CHART_VERSION, HUB_JUPYTERHUB, image_requirements  # noqa: E402
 
 ROSTER = "username,role\nada,student\nalan,student\ngrace,grader\nemmy,instructor\n"
-PASSWORDS = {"PRIMER_STUDENT_PASSWORD": "tulip-meadow-42",
-             "PRIMER_INSTRUCTOR_PASSWORD": "staff-k8s-" + "q7" * 16}
+# Made per run: the hub refuses a password that is written in the repository.
+PASSWORDS = {"PRIMER_STUDENT_PASSWORD": secrets.token_hex(6),
+             "PRIMER_INSTRUCTOR_PASSWORD": secrets.token_urlsafe(30)}
 PEOPLE = {"student": "ada", "grader": "grace", "instructor": "head-instructor", "course": GRADER_USER}
 IMAGE_RUNTIME = "/srv/primer"  # PRIMER_RUNTIME in both images (Dockerfiles)
 # Zero to JupyterHub 4.4.0's hub image: the distributions in its images/hub/requirements.txt.
@@ -359,6 +362,54 @@ def test_the_pod_start_command_gives_the_accounts_through_nss_wrapper(pods, tmp_
     assert done.returncode == 0, done.stderr
     accounts = dict(entry.split(":") for entry in env["PRIMER_ACCOUNTS"].split())
     assert done.stdout.split() == [accounts["ada"], "/home/jovyan", str(STAFF_GID)]
+
+
+@pytest.mark.root
+def test_the_grader_accounts_first_start_prepares_the_course_without_root(pods):
+    """As the pod runs it: an unprivileged UID with the staff group, accounts from nss_wrapper."""
+    if os.geteuid() != 0:
+        pytest.fail("running as another UID needs root: run `sudo make test`")
+    env = env_of(pods["course"])
+    uid = int(container(pods["course"])["securityContext"]["runAsUser"])
+    with tempfile.TemporaryDirectory(prefix="primer-k8s-owner-") as scratch:
+        root = Path(scratch)
+        root.chmod(0o755)
+        runtime = HubRuntime(root=root / "srv", ip="", port=0, instructors=(), students=())
+        write_server_config(runtime, REPO)  # what Dockerfile.user does at build time
+        runtime.exchange.mkdir(parents=True)
+        runtime.exchange.chmod(0o1777)  # what volumes.yaml's Job does once
+        home, nss = root / "home", root / "nss"  # the pod's volume and its /tmp
+        for folder in (home, nss):
+            folder.mkdir()
+            os.chown(folder, uid, uid)
+        pod_env = {"PATH": os.environ["PATH"], "HOME": str(home), "PRIMER_RUNTIME": str(runtime.root),
+                   "PRIMER_COURSE_SOURCE": str(REPO), "PRIMER_NSS_FOLDER": str(nss),
+                   "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
+                   **{k: env[k] for k in ("PRIMER_ACCOUNTS", "PRIMER_STAFF_GID", "PRIMER_COURSE_OWNER")}}
+
+        def start() -> subprocess.CompletedProcess:
+            probe = "import os; print(os.getuid(), sorted(os.getgroups()))"
+            return subprocess.run(
+                [sys.executable, "-m", "primer.hub.kubernetes", "start", sys.executable, "-c", probe],
+                user=uid, group=uid, extra_groups=[STAFF_GID], cwd=home, env=pod_env,
+                capture_output=True, text=True, timeout=120)
+
+        done = start()
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split()[0] == str(uid)
+        course = home / "primer-course"
+        assert sorted(p.name for p in (course / "source").iterdir() if p.is_dir()) == sorted(
+            p.name for p in (REPO / "source").iterdir() if p.is_dir())
+        personal = (home / ".jupyter" / "nbgrader_config.py").read_text()
+        assert f"c.CourseDirectory.root = {str(course)!r}" in personal
+        inbound = (runtime.exchange / "primer" / "inbound").stat()
+        assert (inbound.st_uid, inbound.st_gid) == (uid, STAFF_GID)
+        assert oct(inbound.st_mode & 0o7777) == oct(0o3773)  # staff read, students only create
+        # A second start keeps the instructor's work.
+        notebook = next((course / "source").glob("*/*.ipynb"))
+        notebook.write_text(notebook.read_text() + " ")
+        assert start().returncode == 0
+        assert notebook.read_text().endswith(" ")
 
 
 def test_a_bad_accounts_list_is_refused_with_a_clear_message(tmp_path):

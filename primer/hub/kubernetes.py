@@ -209,7 +209,8 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["start"] and len(argv) > 1:
         start(argv[1:])
     elif argv == ["prepare-course"]:
-        print(prepare_course_owner(HubRuntime.from_environment(), course_source(), Path.home()))
+        course = prepare_course_owner(HubRuntime.from_environment(), course_source(), Path.home())
+        print(f"the course is in {course}", file=sys.stderr)  # stdout belongs to the server
     else:
         sys.exit("usage: python -m primer.hub.kubernetes start COMMAND... | prepare-course")
 
