@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from kubespawner import KubeSpawner
-from traitlets import Dict, Unicode
+from traitlets import Dict
 
 from primer.course import COURSE_ID
 from primer.hub.auth import configure_authentication
@@ -57,8 +57,9 @@ def person_uid(spawner) -> int:
     return UID_BASE + int(spawner.user.id)
 
 
-def is_staff(user, staff_group: str = STAFF_GROUP) -> bool:
-    return bool(user.admin) or user.name == GRADER_USER or any(g.name == staff_group for g in user.groups)
+def is_staff(user) -> bool:
+    """Instructors (hub admins), graders (the staff group) and the grader account."""
+    return bool(user.admin) or user.name == GRADER_USER or any(g.name == STAFF_GROUP for g in user.groups)
 
 
 def staff_gids(spawner) -> list[int]:
@@ -70,8 +71,6 @@ class CourseKubeSpawner(KubeSpawner):
     """KubeSpawner with the course's per-role settings (as primer.hub.spawner.CourseSpawner does locally)."""
 
     config_paths = Dict(help="Role (student, staff) -> JUPYTER_CONFIG_PATH.").tag(config=True)
-    course_owner = Unicode(GRADER_USER, help="The account whose server holds the course and the "
-                                             "formgrader.").tag(config=True)
 
     @property
     def role(self) -> str:
@@ -92,7 +91,7 @@ class CourseKubeSpawner(KubeSpawner):
             env["JUPYTER_CONFIG_PATH"] = self.config_paths[self.role]
         env["PRIMER_ACCOUNTS"] = self.accounts()
         env["PRIMER_STAFF_GID"] = str(STAFF_GID)
-        if self.user.name == self.course_owner:
+        if self.user.name == GRADER_USER:
             env["PRIMER_COURSE_OWNER"] = "1"
             env["JUPYTERHUB_DEFAULT_URL"] = "/formgrader"
         return env
@@ -117,13 +116,12 @@ def configure_kubernetes(c, repo: Path | None = None, runtime: HubRuntime | None
         missing = [v for v in PASSWORD_VARIABLES.values() if not os.environ.get(v)]
         if missing:  # a generated password would change with every new hub pod
             raise ValueError(f"set {', '.join(missing)} in the hub pod from a Secret "
-                             "(docs/kubernetes.md, 'Secrets')")
+                             "(docs/kubernetes.md, step 4)")
     configure_authentication(c, runtime, repo)
     # Nobody logs in as the grader account, whatever the log-in method.
     c.Authenticator.blocked_users = {GRADER_USER}
 
     c.JupyterHub.spawner_class = CourseKubeSpawner
-    c.CourseKubeSpawner.course_owner = GRADER_USER
     c.CourseKubeSpawner.config_paths = {role: server_config_path(runtime, role)
                                         for role in ("student", "staff")}
     c.KubeSpawner.uid = person_uid
