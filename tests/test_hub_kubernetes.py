@@ -40,7 +40,8 @@ import yaml
 
 from primer.grading.backends.kubernetes import KUBERNETES_VERSION
 from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, server_config_path, write_server_config
-from primer.hub.kubernetes import GRADER_USER, STAFF_GID, UID_BASE, nss_files
+from primer.hub.kubernetes import (GRADER_USER, GRADING_CLAIM, GRADING_MOUNT, GRADING_SERVICE_ACCOUNT,
+                                   STAFF_GID, UID_BASE, nss_files)
 from primer.hub.runtime import HubRuntime, parse_memory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -280,7 +281,10 @@ def test_the_pods_are_locked_down(pods):
         assert security["allowPrivilegeEscalation"] is False, role
         assert security["capabilities"] == {"drop": ["ALL"]}, role
         assert security["seccompProfile"] == {"type": "RuntimeDefault"}, role
-        assert pod["spec"]["automountServiceAccountToken"] is False, role
+        # Only the grader account's server may run the grading Jobs (grading-rbac.yaml).
+        grader = role == "course"
+        assert pod["spec"]["automountServiceAccountToken"] is grader, role
+        assert (pod["spec"].get("serviceAccountName") == GRADING_SERVICE_ACCOUNT) is grader, role
         assert "privileged" not in security or security["privileged"] is False, role
 
 
@@ -294,6 +298,7 @@ def test_the_exchange_is_shared_and_the_data_read_only(pods, values):
         assert not exchange.get("readOnly"), role
         assert data["readOnly"] is True and claims[data["name"]]["readOnly"] is True, role
         assert volumes[data["name"]]["persistentVolumeClaim"]["readOnly"] is True, role
+        assert (GRADING_MOUNT in mounts) is (role == "course"), role  # students' work, staff only
         home = mounts["/home/jovyan"]
         name = PEOPLE[role]
         assert volumes[home["name"]]["persistentVolumeClaim"]["claimName"] == f"claim-{name}", role
@@ -385,7 +390,8 @@ def test_the_grader_accounts_first_start_prepares_the_course_without_root(pods):
         pod_env = {"PATH": os.environ["PATH"], "HOME": str(home), "PRIMER_RUNTIME": str(runtime.root),
                    "PRIMER_COURSE_SOURCE": str(REPO), "PRIMER_NSS_FOLDER": str(nss),
                    "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
-                   **{k: env[k] for k in ("PRIMER_ACCOUNTS", "PRIMER_STAFF_GID", "PRIMER_COURSE_OWNER")}}
+                   **{k: env[k] for k in ("PRIMER_ACCOUNTS", "PRIMER_STAFF_GID", "PRIMER_COURSE_OWNER",
+                                          "PRIMER_NAMESPACE", "JUPYTER_IMAGE")}}
 
         def start() -> subprocess.CompletedProcess:
             probe = "import os; print(os.getuid(), sorted(os.getgroups()))"
@@ -402,6 +408,10 @@ def test_the_grader_accounts_first_start_prepares_the_course_without_root(pods):
             p.name for p in (REPO / "source").iterdir() if p.is_dir())
         personal = (home / ".jupyter" / "nbgrader_config.py").read_text()
         assert f"c.CourseDirectory.root = {str(course)!r}" in personal
+        # The grading Jobs run as this account, in its namespace, on the grading volume.
+        for setting in (f"c.ClusterGrading.run_as_user = {uid}", f"c.ClusterGrading.namespace = "
+                        f"{env['PRIMER_NAMESPACE']!r}", f"c.ClusterGrading.volume_claim = {GRADING_CLAIM!r}"):
+            assert setting in personal
         inbound = (runtime.exchange / "primer" / "inbound").stat()
         assert (inbound.st_uid, inbound.st_gid) == (uid, STAFF_GID)
         assert oct(inbound.st_mode & 0o7777) == oct(0o3773)  # staff read, students only create
@@ -468,17 +478,21 @@ def test_the_user_image_pins_the_hubs_jupyterhub_and_the_course_for_the_rest():
         "singleuser"]["image"]["tag"]
 
 
-def test_the_volume_manifests_validate_strictly(values, tmp_path):
-    documents = list(yaml.safe_load_all((HUB / "volumes.yaml").read_text()))
+def test_the_volume_and_grading_manifests_validate_strictly(values, pods):
+    manifests = [HUB / "volumes.yaml", HUB / "grading-rbac.yaml"]
+    documents = [d for path in manifests for d in yaml.safe_load_all(path.read_text())]
     claims = {d["metadata"]["name"]: d for d in documents if d["kind"] == "PersistentVolumeClaim"}
     used = {v["persistentVolumeClaim"]["claimName"] for v in values["singleuser"]["storage"]["extraVolumes"]}
-    assert used <= set(claims)
+    assert used | {GRADING_CLAIM} == set(claims)
     for claim in claims.values():
         assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    accounts = {d["metadata"]["name"] for d in documents if d["kind"] == "ServiceAccount"}
+    assert pods["course"]["spec"]["serviceAccountName"] in accounts
     validate = Path(sys.executable).parent / "kubernetes-validate"
     done = subprocess.run([str(validate), "--strict", "--kubernetes-version", f"{KUBERNETES_VERSION}.0",
-                           str(HUB / "volumes.yaml")], capture_output=True, text=True)
+                           *map(str, manifests)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(" passed for resource ") == len(documents), done.stdout
 
 
 # -- with the chart -----------------------------------------------------------------------------

@@ -34,8 +34,9 @@ from traitlets import Dict
 
 from primer.course import COURSE_ID
 from primer.hub.auth import configure_authentication
-from primer.hub.course_setup import (COURSE_FOLDER, STAFF_GROUP, STUDENT_GROUP, SERVER_NBGRADER_CONFIG,
-                                     _copy_missing, _write_course_directory_config, course_config_file,
+from primer.hub.course_setup import (COURSE_FOLDER, PERSONAL_CONFIG_HEADER, SERVER_NBGRADER_CONFIG,
+                                     STAFF_GROUP, STUDENT_GROUP, _copy_missing,
+                                     _write_course_directory_config, course_config_file,
                                      prepare_exchange, server_config_path)
 from primer.hub.runtime import PASSWORD_VARIABLES, HubRuntime
 
@@ -45,6 +46,12 @@ GRADER_USER = f"grader-{COURSE_ID}"
 HOME = "/home/jovyan"  # where the chart mounts each person's volume
 IMAGE_COURSE_SOURCE = "/srv/primer-course"  # the repository's files in both images (Dockerfiles)
 NSS_FOLDER = "/tmp/primer-nss"
+# The grader account grades with `primer autograde A --backend kubernetes` (docs/cluster.md): its
+# pod alone gets the grading volume and a service account that may run the grading Jobs
+# (deploy/kubernetes/hub/grading.yaml).
+GRADING_CLAIM = "primer-grading"
+GRADING_MOUNT = "/srv/primer/grading"
+GRADING_SERVICE_ACCOUNT = "primer-grader"
 
 
 def course_source() -> Path:
@@ -85,6 +92,16 @@ class CourseKubeSpawner(KubeSpawner):
             people = self.user.db.query(orm.User.name, orm.User.id).order_by(orm.User.id).all()
         return " ".join(f"{name}:{UID_BASE + int(number)}" for name, number in people)
 
+    async def get_pod_manifest(self):
+        if self.user.name == GRADER_USER:
+            self.service_account = GRADING_SERVICE_ACCOUNT
+            self.automount_service_account_token = True  # kubectl in its terminal
+            self.volumes = {**self.volumes, "grading": {
+                "name": "grading", "persistentVolumeClaim": {"claimName": GRADING_CLAIM}}}
+            self.volume_mounts = {**self.volume_mounts, "grading": {
+                "name": "grading", "mountPath": GRADING_MOUNT}}
+        return await super().get_pod_manifest()
+
     def get_env(self):
         env = super().get_env()
         if self.role in self.config_paths:
@@ -93,6 +110,7 @@ class CourseKubeSpawner(KubeSpawner):
         env["PRIMER_STAFF_GID"] = str(STAFF_GID)
         if self.user.name == GRADER_USER:
             env["PRIMER_COURSE_OWNER"] = "1"
+            env["PRIMER_NAMESPACE"] = self.namespace
             env["JUPYTERHUB_DEFAULT_URL"] = "/formgrader"
         return env
 
@@ -166,6 +184,16 @@ def nss_files(accounts: str, staff_gid: int, folder: Path) -> tuple[Path, Path]:
     return passwd, group
 
 
+def grading_settings() -> str:
+    """c.ClusterGrading for Jobs run from the grader account's pod: its image, namespace and UID."""
+    return ("# grading Jobs: primer autograde A --backend kubernetes (docs/kubernetes.md)\n"
+            f"c.ClusterGrading.image = {os.environ.get('JUPYTER_IMAGE', '')!r}\n"
+            f"c.ClusterGrading.namespace = {os.environ.get('PRIMER_NAMESPACE', '')!r}\n"
+            f"c.ClusterGrading.volume_claim = {GRADING_CLAIM!r}\n"
+            f"c.ClusterGrading.run_folder = {GRADING_MOUNT + '/runs'!r}\n"
+            f"c.ClusterGrading.run_as_user = {os.getuid()}\n")
+
+
 def prepare_course_owner(runtime: HubRuntime, repo: Path, home: Path) -> Path:
     """The grader account's course directory and exchange, as course_setup does for the local owner.
 
@@ -178,12 +206,15 @@ def prepare_course_owner(runtime: HubRuntime, repo: Path, home: Path) -> Path:
     course.chmod(0o700)
     config = home / ".jupyter" / "nbgrader_config.py"
     config.parent.mkdir(exist_ok=True)
-    config.write_text(SERVER_NBGRADER_CONFIG
-                      + f"load_subconfig({str(course_config_file(runtime))!r})  # noqa: F821\n"
-                      + f"c.CourseDirectory.root = {str(course)!r}\n"
-                      + (f"c.CourseDirectory.db_url = {runtime.gradebook_url!r}\n"
-                         if runtime.gradebook_url else ""))
-    config.chmod(0o600)
+    # Rewritten at every start while it is ours (as on the local hub): remove the first line to keep edits.
+    if not config.exists() or config.read_text().startswith(PERSONAL_CONFIG_HEADER):
+        config.write_text(SERVER_NBGRADER_CONFIG
+                          + f"load_subconfig({str(course_config_file(runtime))!r})  # noqa: F821\n"
+                          + f"c.CourseDirectory.root = {str(course)!r}\n"
+                          + (f"c.CourseDirectory.db_url = {runtime.gradebook_url!r}\n"
+                             if runtime.gradebook_url else "")
+                          + grading_settings())
+        config.chmod(0o600)
     prepare_exchange(runtime, pwd.getpwuid(os.getuid()))
     return course
 
