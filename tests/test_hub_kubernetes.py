@@ -488,6 +488,11 @@ def test_the_volume_and_grading_manifests_validate_strictly(values, pods):
         assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     accounts = {d["metadata"]["name"] for d in documents if d["kind"] == "ServiceAccount"}
     assert pods["course"]["spec"]["serviceAccountName"] in accounts
+    # the API is reachable from the grader account's pod only
+    (api,) = [d for d in documents if d["kind"] == "NetworkPolicy"]
+    selector = api["spec"]["podSelector"]["matchLabels"]
+    for role, pod in pods.items():
+        assert (selector.items() <= pod["metadata"]["labels"].items()) is (role == "course"), role
     validate = Path(sys.executable).parent / "kubernetes-validate"
     done = subprocess.run([str(validate), "--strict", "--kubernetes-version", f"{KUBERNETES_VERSION}.0",
                            *map(str, manifests)], capture_output=True, text=True)
