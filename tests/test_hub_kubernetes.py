@@ -147,7 +147,8 @@ def hub(values, tmp_path_factory):
         pending = asyncio.all_tasks(loop)  # KubeSpawner's client-closing tasks
         for task in pending:
             task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending))
     loop.close()
 
 
@@ -202,7 +203,7 @@ def test_groups_and_roles_are_what_the_course_needs(hub):
 
     app, runtime, _ = hub
     groups = {g.name: {u.name for u in g.users} for g in app.db.query(orm.Group)}
-    assert groups[STAFF_GROUP] == {"head-instructor", "emmy", "grace"}
+    assert groups[STAFF_GROUP] == {"head-instructor", "emmy", "grace", GRADER_USER}
     assert groups[STUDENT_GROUP] == {"ada", "alan"}
     formgrader = f"access:servers!user={GRADER_USER}"
     for name in ("head-instructor", "emmy", "grace"):
@@ -218,14 +219,21 @@ def test_groups_and_roles_are_what_the_course_needs(hub):
 
 
 def test_nobody_logs_in_as_the_grader_account(hub):
+    from jupyterhub import orm
+    from jupyterhub.scopes import get_scopes_for
+    from tornado.web import HTTPError
+
     app, _, loop = hub
     login = app.authenticator.get_authenticated_user
     student, staff = PASSWORDS["PRIMER_STUDENT_PASSWORD"], PASSWORDS["PRIMER_INSTRUCTOR_PASSWORD"]
-    from jupyterhub import orm
-
-    assert orm.User.find(app.db, GRADER_USER) is not None  # the staff start its server
-    for password in (student, staff):
-        assert loop.run_until_complete(login(None, {"username": GRADER_USER, "password": password})) is None
+    grader_account = orm.User.find(app.db, GRADER_USER)
+    assert grader_account is not None  # the staff start its server
+    assert get_scopes_for(grader_account)  # it keeps its own rights (its server reports activity)
+    # The students' password is right for a non-staff name: the post-login hook refuses it.
+    with pytest.raises(HTTPError, match="log in with your own name") as refused:
+        loop.run_until_complete(login(None, {"username": GRADER_USER, "password": student}))
+    assert refused.value.status_code == 403
+    assert loop.run_until_complete(login(None, {"username": GRADER_USER, "password": staff})) is None
     assert loop.run_until_complete(login(None, {"username": "ada", "password": student}))["name"] == "ada"
     assert loop.run_until_complete(login(None, {"username": "grace", "password": student})) is None
     assert loop.run_until_complete(login(None, {"username": "grace", "password": staff}))["name"] == "grace"

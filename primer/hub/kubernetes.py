@@ -19,7 +19,7 @@ serve the same course. What differs on Kubernetes:
   it into ``passwd``/``group`` files read through nss_wrapper.
 * **the formgrader runs in the server of the grader account**
   ``grader-<course>`` (``GRADER_USER``), which owns the course directory in
-  its home volume; nobody logs in as it (blocked), instructors and graders
+  its home volume; nobody logs in as it (refused after any log-in), instructors and graders
   open it at ``/user/grader-<course>/formgrader`` through a role.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from kubespawner import KubeSpawner
+from tornado.web import HTTPError
 from traitlets import Dict
 
 from primer.course import COURSE_ID
@@ -115,6 +116,14 @@ class CourseKubeSpawner(KubeSpawner):
         return env
 
 
+def refuse_grader_account(authenticator, handler, authentication: dict) -> dict:
+    """Authenticator.post_auth_hook: nobody logs in as the grader account, whatever the log-in method."""
+    if authentication["name"] == GRADER_USER:
+        raise HTTPError(403, f"{GRADER_USER} is the course's grader account: log in with your own "
+                             f"name and open /user/{GRADER_USER}/formgrader")
+    return authentication
+
+
 def formgrader_role(owner: str = GRADER_USER) -> dict:
     """Instructors and graders start and use the grader account's server; students cannot."""
     return {
@@ -136,8 +145,8 @@ def configure_kubernetes(c, repo: Path | None = None, runtime: HubRuntime | None
             raise ValueError(f"set {', '.join(missing)} in the hub pod from a Secret "
                              "(docs/kubernetes.md, step 4)")
     configure_authentication(c, runtime, repo)
-    # Nobody logs in as the grader account, whatever the log-in method.
-    c.Authenticator.blocked_users = {GRADER_USER}
+    # Not blocked_users: JupyterHub would take its roles, and its server's token would be powerless.
+    c.Authenticator.post_auth_hook = refuse_grader_account
 
     c.JupyterHub.spawner_class = CourseKubeSpawner
     c.CourseKubeSpawner.config_paths = {role: server_config_path(runtime, role)
