@@ -38,6 +38,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from primer.course import COURSE_ID
 from primer.grading.backends.kubernetes import KUBERNETES_VERSION
 from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, server_config_path, write_server_config
 from primer.hub.kubernetes import (GRADER_USER, GRADING_CLAIM, GRADING_MOUNT, GRADING_SERVICE_ACCOUNT,
@@ -95,7 +96,12 @@ def chart_config(values):
     c = Config()
     single = values["singleuser"]
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
-    c.JupyterHub.load_roles = []
+    c.JupyterHub.authenticator_class = "dummy"  # the chart's default hub.config, replaced by the course's
+    assert values["cull"]["enabled"]  # the chart then adds its culler's service and role
+    c.JupyterHub.load_roles = [{"name": "jupyterhub-idle-culler", "services": ["jupyterhub-idle-culler"],
+                                "scopes": ["list:users", "read:users:activity", "read:servers",
+                                           "delete:servers"]}]
+    c.JupyterHub.services = [{"name": "jupyterhub-idle-culler", "command": ["true"]}]
     c.KubeSpawner.image = f"{single['image']['name']}:{single['image']['tag']}"
     c.KubeSpawner.cmd = single["cmd"]
     c.KubeSpawner.default_url = single["defaultUrl"]
@@ -187,8 +193,11 @@ def test_the_hub_loads_the_course_with_kubespawner(hub):
     from kubespawner import KubeSpawner
     from primer.hub.kubernetes import CourseKubeSpawner
 
+    from primer.hub.auth import WorkshopAuthenticator
+
     app, runtime, _ = hub
     assert app.spawner_class is CourseKubeSpawner and issubclass(app.spawner_class, KubeSpawner)
+    assert type(app.authenticator) is WorkshopAuthenticator
     assert runtime.students == ("ada", "alan") and runtime.graders == ("grace",)
     assert runtime.instructors == ("head-instructor", "emmy")
     from jupyterhub import orm
@@ -216,6 +225,8 @@ def test_groups_and_roles_are_what_the_course_needs(hub):
         assert not has_scope(f"access:servers!user={other}", scopes, db=app.db), name
         assert has_scope(f"access:servers!user={name}", scopes, db=app.db), name
     assert not has_scope("admin:users", get_scopes_for(app.users["grace"].orm_user), db=app.db)
+    # the chart's culler keeps its own role
+    assert {r.name for r in app.db.query(orm.Role)} >= {"jupyterhub-idle-culler", f"formgrader-{COURSE_ID}"}
 
 
 def test_nobody_logs_in_as_the_grader_account(hub):
