@@ -444,6 +444,10 @@ def test_the_grader_accounts_first_start_prepares_the_course_without_root(pods):
 def test_a_bad_accounts_list_is_refused_with_a_clear_message(tmp_path):
     with pytest.raises(ValueError, match="not name:uid"):
         nss_files("ada:100001 grace", STAFF_GID, tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PRIMER_ACCOUNTS"}
+    done = subprocess.run([sys.executable, "-m", "primer.hub.kubernetes", "start", "true"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "started by the course hub" in done.stderr
 
 
 # -- the images --------------------------------------------------------------------------------

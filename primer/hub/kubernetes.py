@@ -19,13 +19,15 @@ serve the same course. What differs on Kubernetes:
   it into ``passwd``/``group`` files read through nss_wrapper.
 * **the formgrader runs in the server of the grader account**
   ``grader-<course>`` (``GRADER_USER``), which owns the course directory in
-  its home volume; nobody logs in as it (refused after any log-in), instructors and graders
-  open it at ``/user/grader-<course>/formgrader`` through a role.
+  its home volume; nobody logs in as it (refused after any log-in), instructors
+  and graders open it at ``/user/grader-<course>/formgrader`` through a role.
+  Its pod alone may run the grading Jobs (``primer autograde --backend kubernetes``).
 """
 from __future__ import annotations
 
 import os
 import pwd
+import subprocess
 import sys
 from pathlib import Path
 
@@ -230,14 +232,16 @@ def prepare_course_owner(runtime: HubRuntime, repo: Path, home: Path) -> Path:
 
 def start(command: list[str]) -> None:
     """Give the pod its accounts, prepare the course if this is the grader account, run ``command``."""
+    if not os.environ.get("PRIMER_ACCOUNTS"):
+        sys.exit("PRIMER_ACCOUNTS is not set: this image's servers are started by the course hub "
+                 "(deploy/kubernetes/hub/values.yaml, primer.hub.kubernetes)")
     staff_gid = int(os.environ.get("PRIMER_STAFF_GID", STAFF_GID))
     folder = Path(os.environ.get("PRIMER_NSS_FOLDER", NSS_FOLDER))
-    passwd, group = nss_files(os.environ.get("PRIMER_ACCOUNTS", ""), staff_gid, folder)
+    passwd, group = nss_files(os.environ["PRIMER_ACCOUNTS"], staff_gid, folder)
     env = dict(os.environ, NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group),
                LD_PRELOAD=os.environ.get("PRIMER_NSS_WRAPPER", "libnss_wrapper.so"))
     if os.environ.get("PRIMER_COURSE_OWNER") == "1":
         # nss_wrapper is read at process start: prepare the course in a child that has it.
-        import subprocess
         subprocess.run([sys.executable, "-m", "primer.hub.kubernetes", "prepare-course"],
                        env=env, check=True)
     os.execvpe(command[0], command, env)
