@@ -501,6 +501,16 @@ def test_the_user_image_pins_the_hubs_jupyterhub_and_the_course_for_the_rest():
         "singleuser"]["image"]["tag"]
 
 
+@pytest.mark.parametrize("dockerfile", ["Dockerfile.user", "Dockerfile.hub"])
+def test_what_the_dockerfiles_copy_is_in_the_repository(dockerfile):
+    """They cannot be built here (no container runtime): at least their sources must exist."""
+    copies = re.findall(r"^COPY (.+) \S+$", (HUB / dockerfile).read_text(), re.MULTILINE)
+    sources = [source for line in copies for source in line.split()]
+    assert "primer" in sources and "pyproject.toml" in sources
+    missing = [source for source in sources if not (REPO / source).exists()]
+    assert not missing, f"{dockerfile} copies {missing}, which the repository does not have"
+
+
 def test_the_volume_and_grading_manifests_validate_strictly(values, pods):
     manifests = [HUB / "volumes.yaml", HUB / "grading-rbac.yaml"]
     documents = [d for path in manifests for d in yaml.safe_load_all(path.read_text())]
