@@ -41,8 +41,8 @@ import yaml
 from primer.course import COURSE_ID
 from primer.grading.backends.kubernetes import KUBERNETES_VERSION
 from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, server_config_path, write_server_config
-from primer.hub.kubernetes import (GRADER_USER, GRADING_CLAIM, GRADING_MOUNT, GRADING_SERVICE_ACCOUNT,
-                                   STAFF_GID, UID_BASE, nss_files)
+from primer.hub.kubernetes import GRADER_USER, GRADING_SERVICE_ACCOUNT, UID_BASE
+from primer.hub.kubernetes_pod import GRADING_CLAIM, GRADING_MOUNT, HOME, STAFF_GID, nss_files
 from primer.hub.runtime import HubRuntime, parse_memory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -362,6 +362,7 @@ def test_the_images_and_the_values_agree_on_paths(values):
     assert f"PRIMER_RUNTIME={IMAGE_RUNTIME}" in user
     venv = Path(values["singleuser"]["cmd"][0]).parents[1]  # the command is the image venv's python
     assert f"python3 -m venv {venv} " in user
+    assert values["singleuser"]["storage"]["homeMountPath"] == HOME  # the accounts' home in the pod
     mounts = {m["name"]: m["mountPath"] for m in values["singleuser"]["storage"]["extraVolumeMounts"]}
     assert mounts == {"exchange": str(image_runtime().exchange),
                       "shared-data": str(image_runtime().shared_data)}
@@ -379,7 +380,7 @@ def test_the_pod_start_command_gives_the_accounts_through_nss_wrapper(pods, tmp_
     probe = ("import grp, pwd; print(pwd.getpwnam('ada').pw_uid, pwd.getpwnam('grace').pw_dir, "
              f"grp.getgrnam({STAFF_GROUP!r}).gr_gid)")
     done = subprocess.run(
-        [sys.executable, "-m", "primer.hub.kubernetes", "start", sys.executable, "-c", probe],
+        [sys.executable, "-m", "primer.hub.kubernetes_pod", "start", sys.executable, "-c", probe],
         env=dict(os.environ, PRIMER_ACCOUNTS=env["PRIMER_ACCOUNTS"], PRIMER_STAFF_GID=env["PRIMER_STAFF_GID"],
                  PRIMER_NSS_WRAPPER=str(wrapper), PRIMER_NSS_FOLDER=str(tmp_path / "nss")),
         capture_output=True, text=True, timeout=60)
@@ -415,7 +416,7 @@ def test_the_grader_accounts_first_start_prepares_the_course_without_root(pods):
         def start() -> subprocess.CompletedProcess:
             probe = "import os; print(os.getuid(), sorted(os.getgroups()))"
             return subprocess.run(
-                [sys.executable, "-m", "primer.hub.kubernetes", "start", sys.executable, "-c", probe],
+                [sys.executable, "-m", "primer.hub.kubernetes_pod", "start", sys.executable, "-c", probe],
                 user=uid, group=uid, extra_groups=[STAFF_GID], cwd=home, env=pod_env,
                 capture_output=True, text=True, timeout=120)
 
@@ -445,7 +446,7 @@ def test_a_bad_accounts_list_is_refused_with_a_clear_message(tmp_path):
     with pytest.raises(ValueError, match="not name:uid"):
         nss_files("ada:100001 grace", STAFF_GID, tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "PRIMER_ACCOUNTS"}
-    done = subprocess.run([sys.executable, "-m", "primer.hub.kubernetes", "start", "true"], env=env,
+    done = subprocess.run([sys.executable, "-m", "primer.hub.kubernetes_pod", "start", "true"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "started by the course hub" in done.stderr
 
