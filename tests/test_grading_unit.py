@@ -232,3 +232,16 @@ def test_the_summary_says_why_a_rejected_result_was_not_recorded(graded, tmp_pat
     assert not record_merge(course.root, ASSIGNMENT, result, folder, tmp_path / "wrong.log")
     assert result.status == "failed"
     assert "not what its autograded notebook earns" in result.notes[0]
+
+
+def test_cluster_tasks_never_receive_the_gradebooks_address(graded, tmp_path):
+    """The course's nbgrader_config.py is copied to every cluster task: a gradebook URL in it
+    (a PostgreSQL password) would reach the pod where student code runs."""
+    course = copy_course(graded["template"], tmp_path / "course")
+    with open(course.root / "nbgrader_config.py", "a") as config:
+        config.write('\nc.CourseDirectory.db_url = "postgresql://grader:s3cret@db.example/primer"\n')
+    done = primer("autograde", ASSIGNMENT, "--backend", "kubernetes", "--dry-run", "--course", str(course.root))
+    assert done.returncode == 1
+    assert "sets CourseDirectory.db_url" in done.stderr and "~/.jupyter/nbgrader_config.py" in done.stderr
+    assert "s3cret" not in done.stdout
+    assert not list((course.root / ".primer-cluster").rglob("nbgrader_config.py"))

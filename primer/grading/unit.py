@@ -88,6 +88,18 @@ def prepare_release(course: Path, assignment: str, destination: Path) -> Path:
     return destination
 
 
+def refuse_a_named_gradebook(config_file: Path) -> None:
+    """On a cluster the course's nbgrader_config.py goes to every grading task: it must not name the
+    gradebook (a PostgreSQL address carries its password; graded code shares a pod with the grader)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    settings = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
+    if "db_url" in settings.get("CourseDirectory", {}):
+        raise ValueError(f"{config_file} sets CourseDirectory.db_url, and this file is copied to every "
+                         "grading task, where student code runs: move that line to the instructor's "
+                         "~/.jupyter/nbgrader_config.py (as `make hub` does) and grade again")
+
+
 def _copy_definitions(gradebook, assignment: str, target: Path, course_id: str) -> None:
     """The assignment's cells, points and checksums, into a gradebook of their own."""
     from nbgrader.api import Gradebook, MissingEntry
