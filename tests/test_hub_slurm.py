@@ -10,9 +10,13 @@ student fetches it. Stopping the server cancels its job.
 """
 from __future__ import annotations
 
+import os
 import pwd
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -34,7 +38,7 @@ pytestmark = [pytest.mark.hub, pytest.mark.root, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def slurm_hub(slurm_cluster):
-    hub = CourseHub(REPO, prefix="ps", students=1, release=ASSIGNMENT, PRIMER_SPAWNER="slurm",
+    hub = CourseHub(REPO, prefix="ps", students=2, release=ASSIGNMENT, PRIMER_SPAWNER="slurm",
                     PRIMER_SLURM_PARTITION=PARTITION, PRIMER_SLURM_TIME="30",
                     PRIMER_SLURM_OPTIONS=f"--comment={COMMENT}", PRIMER_IDLE_TIMEOUT="0",
                     PRIMER_MEM_LIMIT="1G", PRIMER_CPU_LIMIT="0.5",
@@ -134,3 +138,40 @@ def test_stopping_the_server_cancels_its_job(slurm_hub, student):
              60, f"{student.name}'s server job leaving the queue")
     uid = pwd.getpwnam(student.name).pw_uid
     wait_for(lambda: not processes_of(uid), 30, f"every process of {student.name} gone")
+
+
+def test_a_server_that_dies_in_its_job_is_reported_at_once(slurm_hub):
+    user = HubUser(slurm_hub, slurm_hub.students[1])
+    assert user.login(PASSWORD_STUDENT).status_code == 200
+    user.create_token()
+    uid = pwd.getpwnam(user.name).pw_uid
+    killed: list[int] = []
+
+    def kill_the_server_as_it_starts():  # as a broken venv on a node or an OOM kill would end it
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for pid in processes_of(uid):
+                if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [PYTHON, SINGLEUSER]:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_server_as_it_starts, daemon=True)
+    killer.start()
+    started = time.monotonic()
+    response = user.api("POST", f"/hub/api/users/{user.name}/server")
+    # 500: the spawn failed within the hub's first 10 s (slow_spawn_timeout), the answer waits for it
+    assert response.status_code in (202, 500), response.text
+
+    def given_up() -> bool:
+        model = user.api("GET", f"/hub/api/users/{user.name}").json()
+        return not model["pending"] and not model["servers"]
+
+    wait_for(given_up, 60, f"the hub giving up {user.name}'s dead server")
+    seconds = time.monotonic() - started
+    killer.join()
+    assert killed, "the server process never appeared"
+    assert seconds < 20, f"the dead server was noticed after {seconds:.0f} s (start_timeout is 120 s)"
+    log = slurm_hub.log()
+    assert f"{user.name}'s server job" in log and "ended before the server started" in log, log[-3000:]
+    assert not [j for j in jobs_of(slurm_hub, user.name) if j["state"] in ("RUNNING", "PENDING")]

@@ -90,10 +90,13 @@ class CourseSlurmSpawner(CourseServer, SlurmSpawner):
         subvars.update(uid=entry.pw_uid, gid=entry.pw_gid)
         return subvars
 
+    submitted_job = ""  # kept after batchspawner clears job_id, for the error message
+
     async def submit_batch_script(self):
         # BatchSpawnerBase.start resets ip to the class default (0.0.0.0) just before this.
         self.ip = self.server_ip
-        return await super().submit_batch_script()
+        self.submitted_job = await super().submit_batch_script()
+        return self.submitted_job
 
     def state_gethost(self):
         """The node the job runs on; a server bound to one address is reached at that address."""
@@ -103,18 +106,26 @@ class CourseSlurmSpawner(CourseServer, SlurmSpawner):
 
     async def start(self):
         self.prepare_account()
+        self.submitted_job = ""
         starting = asyncio.ensure_future(super().start())
         while True:
             done, _ = await asyncio.wait({starting}, timeout=1)
             if done:
-                return starting.result()
+                try:
+                    return starting.result()
+                except RuntimeError as error:  # batchspawner: the job left the queue while starting
+                    if self.submitted_job:
+                        raise self.ended_early(self.submitted_job) from error
+                    raise
             # Once the job runs, batchspawner only waits for the server's port: watch the job.
             if self.port == 0 and self.job_id and self.state_isrunning():
-                job = self.job_id
                 if await self.query_job_status() == JobStatus.NOTFOUND:
                     starting.cancel()
-                    raise RuntimeError(f"{self.user.name}'s server job {job} ended before the server "
-                                       f"started. The end of its log:\n{self.log_tail(job)}")
+                    raise self.ended_early(self.submitted_job)
+
+    def ended_early(self, job: str) -> RuntimeError:
+        return RuntimeError(f"{self.user.name}'s server job {job} ended before the server started. "
+                            f"The end of its log:\n{self.log_tail(job)}")
 
     def log_tail(self, job: str) -> str:
         """The end of the job's output (SlurmSpawner's batch script sends it to the home folder)."""
