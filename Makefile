@@ -39,7 +39,7 @@ bench-notebooks: env  ## benchmark: run time of each solution notebook (median o
 book: env           ## build the course website into book/_build/html (slides, link check)
 	book/build
 
-bench-hub: env      ## benchmark: the morning rush, 30 students log in and run code at once (as root; prints figures)
+bench-hub: env      ## benchmark: the morning rush, 30 students log in and run code at once (as root; prints figures; PRIMER_SPAWNER=slurm: local and Slurm side by side)
 	$(VENV)/bin/python benchmarks/hub_rush.py $(BENCH_ARGS)
 
 .PHONY: slurm bench-cluster

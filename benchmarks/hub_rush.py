@@ -1,19 +1,25 @@
 """The morning rush: N students log in at once, start their servers and run code.
 
-    sudo .venv/bin/python benchmarks/hub_rush.py [--students 30]     (make bench-hub)
+    sudo .venv/bin/python benchmarks/hub_rush.py [--students 30] [--spawners local,slurm]
+    make bench-hub                           (PRIMER_SPAWNER=slurm make bench-hub: both, side by side)
 
 Starts the course hub exactly as the tests do (real Unix users, a free port of
 127.0.0.1, throw-away runtime folder), then every student at the same moment:
 logs in with the shared password, starts their server, starts a kernel and runs
 code in it over the websocket. Prints the time until all are ready, the
 failures, the peak memory and the CPU time of a server's start-up imports; the
-hub, servers and accounts are removed after.
+hub, servers and accounts are removed after. With ``--spawners local,slurm``
+the same rush runs twice, once with the servers on this machine and once with
+every server a Slurm job (PRIMER_SPAWNER=slurm; on the cluster of SLURM_CONF
+if one answers, else on a local one-node cluster started for the run), and
+the figures are printed side by side.
 Target on 2 cores: 30 students ready within 60 s, 0 failures.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import importlib.util
@@ -132,57 +138,116 @@ async def rush(hub: CourseHub, timeout: float) -> list:
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--students", type=int, default=int(os.environ.get("RUSH_STUDENTS", 30)))
-    parser.add_argument("--timeout", type=float, default=300)
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("error: the rush creates real Unix users: run it as root (sudo make bench-hub)", file=sys.stderr)
-        return 1
-    imports = server_import_seconds()
-    optional = "installed" if importlib.util.find_spec("rfc3987_syntax") else "not installed"
-    hub = CourseHub(REPO, prefix="rush", students=args.students, PRIMER_IDLE_TIMEOUT="0")
-    print(f"starting the hub with {args.students} student accounts ...", flush=True)
+def measure(spawner: str, students: int, timeout: float, slurm_env: dict[str, str] | None) -> dict:
+    """Start a hub with ``spawner``, run the rush, stop the hub; return the figures."""
+    settings = {"PRIMER_SPAWNER": spawner, "PRIMER_IDLE_TIMEOUT": "0"}
+    if spawner == "slurm":
+        settings |= {"SLURM_CONF": slurm_env["SLURM_CONF"],
+                     "PRIMER_SLURM_PARTITION": slurm_env.get("PRIMER_SLURM_PARTITION", "")}
+    hub = CourseHub(REPO, prefix="rush", students=students, **settings)
+    print(f"[{spawner}] starting the hub with {students} student accounts ...", flush=True)
     try:
         hub.start()
         watch = MemoryWatch()
         watch.start()
         began = time.monotonic()
-        results = asyncio.run(rush(hub, args.timeout))
-        total = time.monotonic() - began
+        results = asyncio.run(rush(hub, timeout))
+        wall = time.monotonic() - began
         watch.running = False
         watch.join()
-        done = [r for r in results if isinstance(r, dict)]
-        failed = [(name, r) for name, r in zip(hub.students, results) if not isinstance(r, dict)]
-        ready = sorted(r["code ran"] for r in done)
-        servers = sorted(r["server ready"] for r in done)
-        print(f"\nmorning rush: {args.students} students at once on {os.cpu_count()} cores")
-        if ready:
-            print(f"  all ready (logged in, server up, code ran): {ready[-1]:.1f} s"
-                  + ("" if not failed else " (of those that succeeded)"))
-            print(f"  server ready: median {statistics.median(servers):.1f} s, last {servers[-1]:.1f} s")
-            print(f"  code ran:     median {statistics.median(ready):.1f} s, last {ready[-1]:.1f} s")
-        print(f"  server start-up imports: {imports:.2f} s of CPU each (rfc3987_syntax {optional}; "
-              "scripts/bootstrap removes it)")
-        print(f"  failures: {len(failed)}")
-        lost = sum(1 for r in done if not r["output seen"])
-        if lost:
-            print(f"  (code ran everywhere; its printed output did not arrive for {lost})")
-        for name, error in failed:
-            print(f"    {name}: {type(error).__name__}: {error}")
-        print(f"  peak memory: {watch.peak / 2**30:.2f} GiB used "
-              f"(+{(watch.peak - watch.baseline) / 2**30:.2f} GiB over {watch.baseline / 2**30:.2f} GiB before), "
-              f"{(watch.peak - watch.baseline) / max(1, len(done)) / 2**20:.0f} MiB per student")
-        print(f"  target: all {args.students} within 60 s, 0 failures -> "
-              f"{'met' if not failed and ready and ready[-1] <= 60 else 'NOT met'}  (wall {total:.1f} s)")
-        return 0 if not failed else 1
     finally:
-        print("stopping the hub and removing the accounts ...", flush=True)
+        print(f"[{spawner}] stopping the hub and removing the accounts ...", flush=True)
         leftovers = hub.stop(timeout=120)
         hub.cleanup()
         if leftovers:
-            print(f"left running after Ctrl-C (killed): {leftovers}")
+            print(f"[{spawner}] left running after Ctrl-C (killed): {leftovers}")
+    done = [r for r in results if isinstance(r, dict)]
+    return {
+        "ready": sorted(r["code ran"] for r in done),
+        "servers": sorted(r["server ready"] for r in done),
+        "failed": [(name, r) for name, r in zip(hub.students, results) if not isinstance(r, dict)],
+        "lost output": sum(1 for r in done if not r["output seen"]),
+        "peak": watch.peak, "baseline": watch.baseline, "wall": wall,
+    }
+
+
+def figure_rows(figures: dict, students: int) -> dict[str, str]:
+    """The printed figures of one run, by name (the table's rows)."""
+    ready, servers, failed = figures["ready"], figures["servers"], figures["failed"]
+    per_student = (figures["peak"] - figures["baseline"]) / max(1, len(ready)) / 2**20
+    none = "-"
+    return {
+        "all ready (logged in, server up, code ran)": f"{ready[-1]:.1f} s" if ready else none,
+        "server ready: median / last": (f"{statistics.median(servers):.1f} / {servers[-1]:.1f} s"
+                                        if servers else none),
+        "code ran: median / last": f"{statistics.median(ready):.1f} / {ready[-1]:.1f} s" if ready else none,
+        "failures": str(len(failed)),
+        "output not seen (code ran)": str(figures["lost output"]),
+        "peak memory used": f"{figures['peak'] / 2**30:.2f} GiB",
+        "  over the baseline": f"+{(figures['peak'] - figures['baseline']) / 2**30:.2f} GiB",
+        "  per student": f"{per_student:.0f} MiB",
+        f"target: all {students} within 60 s, 0 failures": (
+            "met" if not failed and ready and ready[-1] <= 60 else "NOT met"),
+        "wall time of the rush": f"{figures['wall']:.1f} s",
+    }
+
+
+def print_table(by_spawner: dict[str, dict], students: int) -> None:
+    rows = {spawner: figure_rows(figures, students) for spawner, figures in by_spawner.items()}
+    names = list(next(iter(rows.values())))
+    width = max(map(len, names))
+    columns = [max(len(spawner), *(len(r) for r in rows[spawner].values())) for spawner in rows]
+    print(f"\nmorning rush: {students} students at once on {os.cpu_count()} cores")
+    print("  " + " " * width + "".join(f"  {s:>{w}}" for s, w in zip(rows, columns)))
+    for name in names:
+        print(f"  {name:<{width}}" + "".join(f"  {rows[s][name]:>{w}}" for s, w in zip(rows, columns)))
+    for spawner, figures in by_spawner.items():
+        for name, error in figures["failed"]:
+            print(f"    [{spawner}] {name}: {type(error).__name__}: {error}")
+
+
+@contextlib.contextmanager
+def slurm_cluster(needed: bool):
+    """The cluster of SLURM_CONF if one answers; else a local one-node cluster for the run."""
+    if not needed:
+        yield None
+    elif os.environ.get("SLURM_CONF") and subprocess.run(["squeue", "-h"], capture_output=True).returncode == 0:
+        print(f"slurm: the running cluster of SLURM_CONF={os.environ['SLURM_CONF']}", flush=True)
+        yield dict(os.environ)
+    else:
+        sys.path.insert(0, str(REPO / "tests"))
+        from slurm_cluster import local_slurm
+
+        print("slurm: starting a local one-node cluster (scripts/slurm-cluster), partition hub", flush=True)
+        with local_slurm() as env:
+            yield {**env, "PRIMER_SLURM_PARTITION": "hub"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=int(os.environ.get("RUSH_STUDENTS", 30)))
+    parser.add_argument("--timeout", type=float, default=300)
+    default_spawners = "local,slurm" if os.environ.get("PRIMER_SPAWNER") == "slurm" else "local"
+    parser.add_argument("--spawners", default=default_spawners,
+                        help="comma-separated: local, slurm, or both for a side-by-side table "
+                             f"(default: {default_spawners}; local,slurm when PRIMER_SPAWNER=slurm)")
+    args = parser.parse_args()
+    spawners = [s.strip() for s in args.spawners.split(",") if s.strip()]
+    unknown = set(spawners) - {"local", "slurm"}
+    if unknown or not spawners:
+        parser.error(f"--spawners: {', '.join(sorted(unknown)) or 'none given'}; use local, slurm or local,slurm")
+    if os.geteuid() != 0:
+        print("error: the rush creates real Unix users: run it as root (sudo make bench-hub)", file=sys.stderr)
+        return 1
+    imports = server_import_seconds()
+    optional = "installed" if importlib.util.find_spec("rfc3987_syntax") else "not installed"
+    with slurm_cluster("slurm" in spawners) as slurm_env:
+        by_spawner = {spawner: measure(spawner, args.students, args.timeout, slurm_env)
+                      for spawner in spawners}
+    print_table(by_spawner, args.students)
+    print(f"  server start-up imports: {imports:.2f} s of CPU each (rfc3987_syntax {optional}; "
+          "scripts/bootstrap removes it)")
+    return 0 if not any(figures["failed"] for figures in by_spawner.values()) else 1
 
 
 if __name__ == "__main__":

@@ -71,3 +71,15 @@ def students(course_hub, request) -> list[str]:
     """The student accounts of this test module (test_hub_<group>.py) on the shared hub."""
     group = request.module.__name__.rpartition(".")[2].removeprefix("test_hub_")
     return course_hub.students_of(group)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> dict[str, str]:
+    """One local Slurm cluster for every Slurm test module of the session (tests/slurm_cluster.py).
+
+    Yields the environment its clients need (SLURM_CONF); stopped by PID at the end.
+    """
+    from slurm_cluster import local_slurm
+
+    with local_slurm() as env:
+        yield env

@@ -16,7 +16,6 @@ import time
 import pytest
 
 from primer.course import venv_path
-from slurm_cluster import local_slurm
 from test_grading_integrity import ASSIGNMENT, FULL, NOTHING
 from test_grading_unit import CLASS, copy_course, judge_course, primer, scores
 
@@ -27,9 +26,8 @@ COMMENT = "sbatch-option-from-the-test"
 
 
 @pytest.fixture(scope="module")
-def slurm():
-    with local_slurm() as env:
-        yield env
+def slurm(slurm_cluster):
+    return slurm_cluster  # the session's cluster (conftest.py), shared with test_hub_slurm.py
 
 
 def _queue(env) -> list[tuple[str, str, str, str]]:

@@ -169,7 +169,7 @@ def test_servers_read_the_course_settings_from_one_fresh_copy(env, tmp_path):
     assert copy.read_text() == (REPO / "nbgrader_config.py").read_text()
     assert stat.S_IMODE(copy.stat().st_mode) == 0o644  # every user's server reads it
     for role in ("student", "staff"):
-        assert c.CourseSpawner.config_paths[role].split(":") == [
+        assert c.CourseServer.config_paths[role].split(":") == [
             str(runtime.jupyter_config / role), str(copy.parent)]
 
 

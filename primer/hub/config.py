@@ -43,9 +43,10 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
     configure_authentication(c, runtime, repo)
 
     c.JupyterHub.spawner_class = "primer.hub.spawner.CourseSpawner"
-    c.CourseSpawner.staff_group = STAFF_GROUP
-    c.CourseSpawner.config_paths = {role: server_config_path(runtime, role)
-                                    for role in ("student", "staff")}
+    # What every course server gets, whichever spawner starts it (primer/hub/spawner.py).
+    c.CourseServer.staff_group = STAFF_GROUP
+    c.CourseServer.config_paths = {role: server_config_path(runtime, role)
+                                   for role in ("student", "staff")}
     c.Spawner.cmd = [str(venv_bin / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
     c.Spawner.environment = {
@@ -56,6 +57,9 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
     c.Spawner.cpu_limit = runtime.cpu_limit or None
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 120
+    if runtime.spawner == "slurm":
+        from primer.hub.slurm_spawner import configure_slurm_spawner
+        configure_slurm_spawner(c, runtime, venv_bin)
 
     c.JupyterHub.load_groups = {
         STAFF_GROUP: {"users": list(runtime.staff)},

@@ -38,6 +38,17 @@ PRIMER_HUB_DB_URL           the hub's database (SQLAlchemy URL)         sqlite i
 PRIMER_GRADEBOOK_URL        nbgrader's gradebook (SQLAlchemy URL)       sqlite in the course directory
 PRIMER_KEEP_SERVERS         1: stopping the hub leaves users' servers   0
                             running (for restarts during a workshop)
+PRIMER_SPAWNER              local: servers on this machine; slurm:      local
+                            each server a Slurm job (batchspawner)
+PRIMER_SLURM_PARTITION      slurm: partition of the servers' jobs       cluster default
+PRIMER_SLURM_TIME           slurm: time limit of a server's job         8:00:00
+                            (sbatch --time; the server ends with it)
+PRIMER_SLURM_OPTIONS        slurm: more sbatch options, as on a shell   (none)
+                            line (e.g. --account=neuro101 --qos=hub)
+PRIMER_SLURM_HUB_IP         slurm: the hub's API address, as the        127.0.0.1
+                            compute nodes reach it
+PRIMER_SLURM_SERVER_IP      slurm: address a server listens on in its   127.0.0.1
+                            job (0.0.0.0 on a real cluster)
 ==========================  ==========================================  ======================
 """
 from __future__ import annotations
@@ -46,6 +57,7 @@ import csv
 import json
 import os
 import secrets
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +156,12 @@ class HubRuntime:
     gradebook_url: str = ""
     keep_servers: bool = False
     shared_data_dir: str = ""
+    spawner: str = "local"
+    slurm_partition: str = ""
+    slurm_time: str = "8:00:00"
+    slurm_options: tuple[str, ...] = ()
+    slurm_hub_ip: str = "127.0.0.1"
+    slurm_server_ip: str = "127.0.0.1"
 
     @classmethod
     def from_environment(cls) -> "HubRuntime":
@@ -172,6 +190,9 @@ class HubRuntime:
         if cpu < 0 or idle < 0:
             raise ValueError("PRIMER_CPU_LIMIT and PRIMER_IDLE_TIMEOUT cannot be negative")
         root = Path(os.environ.get("PRIMER_RUNTIME", "/srv/primer"))
+        spawner = os.environ.get("PRIMER_SPAWNER", "local").strip().lower() or "local"
+        if spawner not in ("local", "slurm"):
+            raise ValueError(f"PRIMER_SPAWNER={spawner!r}: use local (default) or slurm")
         return cls(
             root=root,
             ip=os.environ.get("PRIMER_HUB_IP", "127.0.0.1"),
@@ -188,6 +209,12 @@ class HubRuntime:
             gradebook_url=database_url(os.environ.get("PRIMER_GRADEBOOK_URL", "")),
             keep_servers=os.environ.get("PRIMER_KEEP_SERVERS", "0") not in ("", "0", "false", "no"),
             shared_data_dir=os.environ.get("PRIMER_SHARED_DATA", ""),
+            spawner=spawner,
+            slurm_partition=os.environ.get("PRIMER_SLURM_PARTITION", "").strip(),
+            slurm_time=os.environ.get("PRIMER_SLURM_TIME", "8:00:00").strip(),
+            slurm_options=tuple(shlex.split(os.environ.get("PRIMER_SLURM_OPTIONS", ""))),
+            slurm_hub_ip=os.environ.get("PRIMER_SLURM_HUB_IP", "127.0.0.1").strip(),
+            slurm_server_ip=os.environ.get("PRIMER_SLURM_SERVER_IP", "127.0.0.1").strip(),
         )
 
     @property

@@ -1,10 +1,17 @@
 """The spawner: each person's server as their own Unix user, with their role's settings and limits.
 
+``CourseServer`` is what every course server gets, whichever spawner starts it
+(``CourseSpawner`` here, on this machine; ``CourseSlurmSpawner`` in
+slurm_spawner.py, as a Slurm job):
+
 * The Unix account is created (home 700) when a server first starts, so users an
   admin adds to the hub later (roster, OAuth, LTI) work without a manual step.
 * Students' servers read the student settings (no formgrader, no Create
   Assignment), the staff's the staff settings: JUPYTER_CONFIG_PATH points at the
   role's folder written by ``course_setup.write_server_config``.
+
+``CourseSpawner`` runs the server on this machine:
+
 * ``mem_limit`` and ``cpu_limit`` are enforced with a cgroup per user (v1 or
   v2, whichever the machine has) holding the server and every kernel it starts.
   Where cgroups cannot be written (some containers) the hub logs a warning
@@ -17,6 +24,7 @@ from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Dict, Unicode
+from traitlets.config import Configurable
 
 from primer.accounts import ensure_group, ensure_user
 
@@ -29,7 +37,9 @@ def _write(path: Path, value) -> None:
     path.write_text(f"{value}\n")
 
 
-class CourseSpawner(LocalProcessSpawner):
+class CourseServer(Configurable):
+    """Mixed into a spawner (before it): the course's account, role and role settings."""
+
     config_paths = Dict(help="Role (student, staff) -> JUPYTER_CONFIG_PATH.").tag(config=True)
     staff_group = Unicode("formgrade-primer").tag(config=True)
 
@@ -44,10 +54,16 @@ class CourseSpawner(LocalProcessSpawner):
             env["JUPYTER_CONFIG_PATH"] = self.config_paths[self.role]
         return env
 
-    async def start(self):
+    def prepare_account(self) -> None:
+        """The person's Unix account (home 700) and, for staff, the staff group: before each start."""
         ensure_user(self.user.name)
         if self.role == "staff":  # staff added while the hub runs (roster, admin page)
             ensure_group(self.staff_group, [self.user.name])
+
+
+class CourseSpawner(CourseServer, LocalProcessSpawner):
+    async def start(self):
+        self.prepare_account()
         result = await super().start()
         try:
             self.apply_limits(self.pid)

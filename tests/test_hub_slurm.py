@@ -1,0 +1,177 @@
+"""PRIMER_SPAWNER=slurm, for real: the course hub starts every server as a Slurm job (batchspawner).
+
+One local Slurm cluster (the session's, conftest.slurm_cluster) and one hub
+for the module, started as `make hub` does, with real Unix users. A student
+logs in and their server runs as a Slurm job under their own UID, in the
+hub's partition, with the course's limits, role settings and exchange; they
+fetch, answer and submit; the instructor collects, grades on the same cluster
+with `primer autograde --backend slurm`, generates and releases feedback; the
+student fetches it. Stopping the server cancels its job.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from conftest import REPO, source_notebook
+from nbgrader_course import solved_release
+from primer.accounts import command_line, processes_of, run_as
+from primer.testing.hub import PASSWORD_STUDENT, CourseHub, HubUser, feedback_score, wait_for
+
+ASSIGNMENT = "01_prerequisites"
+PARTITION = "hub"  # scripts/slurm-cluster: the partition whose cores many servers share
+VENV_BIN = Path(sys.executable).parent
+PYTHON, SINGLEUSER = (str(VENV_BIN / name).encode() for name in ("python3", "batchspawner-singleuser"))
+COMMENT = "primer-hub-test"  # an extra sbatch option (PRIMER_SLURM_OPTIONS) that squeue shows
+pytestmark = [pytest.mark.hub, pytest.mark.root, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def slurm_hub(slurm_cluster):
+    hub = CourseHub(REPO, prefix="ps", students=2, release=ASSIGNMENT, PRIMER_SPAWNER="slurm",
+                    PRIMER_SLURM_PARTITION=PARTITION, PRIMER_SLURM_TIME="30",
+                    PRIMER_SLURM_OPTIONS=f"--comment={COMMENT}", PRIMER_IDLE_TIMEOUT="0",
+                    PRIMER_MEM_LIMIT="1G", PRIMER_CPU_LIMIT="0.5",
+                    SLURM_CONF=slurm_cluster["SLURM_CONF"])
+    with hub.running():
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def student(slurm_hub):
+    return HubUser(slurm_hub, slurm_hub.students[0]).log_in_and_start_server(PASSWORD_STUDENT)
+
+
+def jobs_of(hub: CourseHub, user: str) -> list[dict[str, str]]:
+    """The user's jobs in Slurm's queue: id, UID, state, partition, comment, memory, CPUs, time limit."""
+    fields = ["id", "uid", "state", "partition", "comment", "memory", "cpus", "time_limit"]
+    done = subprocess.run(["squeue", "-h", "-u", user, "-o", "%i|%U|%T|%P|%k|%m|%C|%l"],
+                          env=hub.env, capture_output=True, text=True, check=True)
+    return [dict(zip(fields, line.split("|"))) for line in done.stdout.splitlines()]
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def server_process(user: str) -> int:
+    """The PID of the user's server: python running batchspawner-singleuser (which runs
+    jupyterhub-singleuser in the same process), not the srun that started it."""
+    uid = pwd.getpwnam(user).pw_uid
+    pids = [pid for pid in processes_of(uid)
+            if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [PYTHON, SINGLEUSER]]
+    assert len(pids) == 1, f"not one server process runs as {user}: {[command_line(p) for p in pids]}"
+    return pids[0]
+
+
+def test_the_server_runs_as_a_slurm_job_of_the_student(slurm_hub, student):
+    (job,) = jobs_of(slurm_hub, student.name)
+    assert job["state"] == "RUNNING"
+    assert job["uid"] == str(pwd.getpwnam(student.name).pw_uid)
+    assert job["partition"] == PARTITION and job["comment"] == COMMENT
+    # the course's limits became the job's request: 1G -> --mem=1024M, 0.5 CPU -> 1 CPU
+    assert (job["memory"], job["cpus"], job["time_limit"]) == ("1G", "1", "30:00")
+    # the server really is inside that job, with the student role's settings
+    env = environment_of(server_process(student.name))
+    assert env["SLURM_JOB_ID"] == job["id"]
+    assert env["JUPYTER_CONFIG_PATH"].split(":")[0] == str(slurm_hub.runtime / "etc" / "student")
+    assert env["PRIMER_EXCHANGE_ROOT"] == str(slurm_hub.exchange)
+    assert "JUPYTERHUB_API_TOKEN" in env and "CONFIGPROXY_AUTH_TOKEN" not in env
+    log = Path(pwd.getpwnam(student.name).pw_dir) / f"jupyterhub_slurmspawner_{job['id']}.log"
+    assert log.exists(), "the server's log is not in the student's home"
+
+
+def test_fetch_submit_grade_on_slurm_and_read_feedback(slurm_hub, student):
+    hub = slurm_hub
+    fetched = student.assignment_action("fetch", ASSIGNMENT)
+    assert {a["assignment_id"]: a["status"] for a in fetched["value"]}[ASSIGNMENT] == "fetched"
+    notebook_name = source_notebook(ASSIGNMENT).name
+    path = f"primer/{ASSIGNMENT}/{notebook_name}"
+    answered = solved_release(Path(pwd.getpwnam(student.name).pw_dir) / path, source_notebook(ASSIGNMENT))
+    saved = student.server("PUT", f"api/contents/{path}",
+                           json={"type": "notebook", "format": "json", "content": answered})
+    assert saved.status_code == 200, saved.text
+    assert student.assignment_action("submit", ASSIGNMENT)["success"]
+
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    as_instructor = dict(cwd=hub.course, env={"PRIMER_EXCHANGE_ROOT": str(hub.exchange),
+                                              "SLURM_CONF": hub.env["SLURM_CONF"]})
+    run_as(hub.instructor, nbgrader + ["collect", ASSIGNMENT], **as_instructor)
+    graded = run_as(hub.instructor, [sys.executable, "-m", "primer.cli", "autograde", ASSIGNMENT,
+                                     "--backend", "slurm"], check=False, **as_instructor)
+    output = graded.stdout + graded.stderr
+    assert graded.returncode == 0, output[-3000:]
+    assert f"{ASSIGNMENT}: Slurm job " in output and "0 failed" in output, output[-3000:]
+
+    with Gradebook(f"sqlite:///{hub.course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(ASSIGNMENT, student.name)
+        auto = [g for nb in submission.notebooks for g in nb.grades if g.cell.cell_type == "code"]
+        earned, possible = sum(g.auto_score for g in auto), sum(g.max_score for g in auto)
+    assert possible > 0 and earned == possible, f"autograde on Slurm gave {earned}/{possible}"
+
+    run_as(hub.instructor, nbgrader + ["generate_feedback", ASSIGNMENT], **as_instructor)
+    run_as(hub.instructor, nbgrader + ["release_feedback", ASSIGNMENT], **as_instructor)
+    student.assignment_action("fetch_feedback", ASSIGNMENT)
+    folder = student.server("GET", f"api/contents/primer/{ASSIGNMENT}/feedback").json()
+    (timestamp,) = [entry["path"] for entry in folder["content"]]
+    page = student.server("GET", f"api/contents/{timestamp}/{notebook_name.replace('.ipynb', '.html')}")
+    score, _ = feedback_score(page.json()["content"])
+    assert score == pytest.approx(earned)
+
+
+def test_stopping_the_server_cancels_its_job(slurm_hub, student):
+    assert jobs_of(slurm_hub, student.name), "the student's server job is not in the queue"
+    response = student.api("DELETE", f"/hub/api/users/{student.name}/server")
+    assert response.status_code in (202, 204), response.text
+    wait_for(lambda: not [j for j in jobs_of(slurm_hub, student.name) if j["state"] != "COMPLETED"],
+             60, f"{student.name}'s server job leaving the queue")
+    uid = pwd.getpwnam(student.name).pw_uid
+    wait_for(lambda: not processes_of(uid), 30, f"every process of {student.name} gone")
+
+
+def test_a_server_that_dies_in_its_job_is_reported_at_once(slurm_hub):
+    user = HubUser(slurm_hub, slurm_hub.students[1])
+    assert user.login(PASSWORD_STUDENT).status_code == 200
+    user.create_token()
+    uid = pwd.getpwnam(user.name).pw_uid
+    killed: list[int] = []
+
+    def kill_the_server_as_it_starts():  # as a broken venv on a node or an OOM kill would end it
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for pid in processes_of(uid):
+                if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [PYTHON, SINGLEUSER]:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_server_as_it_starts, daemon=True)
+    killer.start()
+    started = time.monotonic()
+    response = user.api("POST", f"/hub/api/users/{user.name}/server")
+    # 500: the spawn failed within the hub's first 10 s (slow_spawn_timeout), the answer waits for it
+    assert response.status_code in (202, 500), response.text
+
+    def given_up() -> bool:
+        model = user.api("GET", f"/hub/api/users/{user.name}").json()
+        return not model["pending"] and not model["servers"]
+
+    wait_for(given_up, 60, f"the hub giving up {user.name}'s dead server")
+    seconds = time.monotonic() - started
+    killer.join()
+    assert killed, "the server process never appeared"
+    assert seconds < 20, f"the dead server was noticed after {seconds:.0f} s (start_timeout is 120 s)"
+    log = slurm_hub.log()
+    assert f"{user.name}'s server job" in log and "ended before the server started" in log, log[-3000:]
+    assert not [j for j in jobs_of(slurm_hub, user.name) if j["state"] in ("RUNNING", "PENDING")]
