@@ -114,10 +114,28 @@ def feedback(student: HubUser) -> dict[str, str]:
 def wait_for_feedback(student: HubUser, count: int, timeout: float = 240) -> dict[str, str]:
     """Wait until ``count`` submissions have real (not notice) feedback; return all pages."""
     def ready():
+        failed = [r for r in rows_of(student.hub, student.name) if r["state"] == "failed"]
+        assert not failed, f"the queue failed: {failed}"
         pages = feedback(student)
         graded = [p for p in pages.values() if "provisional feedback" in p]
         return pages if len(graded) >= count else None
-    return wait_for(ready, timeout, f"{count} feedback page(s) for {student.name}", every=2)
+    try:
+        return wait_for(ready, timeout, f"{count} feedback page(s) for {student.name}", every=2)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{diagnosis(student.hub)}") from None
+
+
+def diagnosis(hub: CourseHub) -> str:
+    """The queue's journal and log lines, for a failure message."""
+    try:
+        rows = journal(hub)
+    except sqlite3.Error as error:
+        rows = [f"no journal: {error}"]
+    lines = [line for line in hub.log().splitlines() if "grading-queue" in line or "Traceback" in line]
+    logs = sorted((hub.runtime / "queue" / "logs").glob("*.log"))
+    tails = "\n".join(f"--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}" for p in logs[-3:])
+    return ("journal:\n" + "\n".join(map(str, rows)) + "\nqueue log:\n" + "\n".join(lines[-60:])
+            + "\ngrading logs:\n" + tails)
 
 
 def page_score(page: str) -> float:

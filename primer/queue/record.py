@@ -1,7 +1,7 @@
 """The trusted end of one queued grading, run as the course owner (as the formgrader is).
 
     python -m primer.queue.record --course C --assignment A --student S \
-        --submission <collected copy> --result <the unit's result> [--hide-scores]
+        --submission <collected copy> --result <the unit's result> --log <the unit's log> [--hide-scores]
 
 1. the collected copy becomes submitted/<student>/<assignment>, as
    ``nbgrader collect`` would make it, unless a later submission is there already;
@@ -51,7 +51,7 @@ def place_submission(course: Path, assignment: str, student: str, collected: Pat
 
 
 def record(course: Path, assignment: str, student: str, collected: Path, result: Path,
-           show_scores: bool) -> dict:
+           show_scores: bool, log: Path) -> dict:
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
@@ -62,7 +62,7 @@ def record(course: Path, assignment: str, student: str, collected: Path, result:
     (course / "submitted" / student).mkdir(parents=True, exist_ok=True)
     latest = place_submission(course, assignment, student, collected)
     outcome = SubmissionResult(student)
-    record_merge(course, assignment, outcome, result, result / "unit.log")
+    record_merge(course, assignment, outcome, result, log)
     finish(course, assignment, {student: outcome})
     if not latest:
         outcome.notes.append("a later submission of this student was collected already: the "
@@ -84,12 +84,12 @@ def record(course: Path, assignment: str, student: str, collected: Path, result:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m primer.queue.record", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name in ("course", "assignment", "student", "submission", "result"):
+    for name in ("course", "assignment", "student", "submission", "result", "log"):
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--hide-scores", action="store_true")
     args = parser.parse_args(argv)
     answer = record(Path(args.course), args.assignment, args.student, Path(args.submission),
-                    Path(args.result), show_scores=not args.hide_scores)
+                    Path(args.result), show_scores=not args.hide_scores, log=Path(args.log))
     print(json.dumps(answer), flush=True)
     return 0
 

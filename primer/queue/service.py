@@ -51,6 +51,8 @@ class GradingQueue:
         self.work = self.folder / "work"
         self.work.mkdir(exist_ok=True)
         os.chmod(self.work, 0o711)
+        self.logs = self.folder / "logs"  # each grading's log, kept: root's only
+        self.logs.mkdir(mode=0o700, exist_ok=True)
         self.journal = Journal(self.folder)
         self.journal.enable_configured(settings.assignments)
         for item in self.journal.recover():
@@ -172,7 +174,7 @@ class GradingQueue:
                 "--submission", str(collected), "--scratch", str(folder / "scratch"),
                 "--result", str(folder / "result"), "--student", item.student,
                 "--slot", str(SLOT_OFFSET + self.slots[submission_id])]
-        with open(folder / "unit.log", "wb") as unit_log:
+        with open(self.logs / f"{folder.name}.log", "wb") as unit_log:
             process = await asyncio.create_subprocess_exec(
                 "nice", "-n", "10", *unit, stdout=unit_log, stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL, start_new_session=True, cwd=str(folder))
@@ -187,6 +189,7 @@ class GradingQueue:
                 "loop?)"]}
         finally:
             _kill_group(process.pid)  # whatever the unit left behind
+        _append_outcome(folder / "result", self.logs / f"{folder.name}.log")
         return await self._record(item, folder, collected)
 
     async def _record(self, item: Submission, folder: Path, collected: Path) -> dict:
@@ -198,7 +201,8 @@ class GradingQueue:
         show = self.settings.show_scores if show is None else bool(show)
         argv = [sys.executable, "-m", "primer.queue.record", "--course", str(self.course),
                 "--assignment", item.assignment, "--student", item.student,
-                "--submission", str(collected), "--result", str(folder / "result")]
+                "--submission", str(collected), "--result", str(folder / "result"),
+                "--log", str(self.logs / f"{folder.name}.log")]
         env = user_environment(entry, {"JUPYTER_CONFIG_PATH": self.staff_config_path,
                                        "PRIMER_EXCHANGE_ROOT": str(self.exchange_course.parent)})
         process = await asyncio.create_subprocess_exec(
@@ -213,7 +217,7 @@ class GradingQueue:
             return {"status": "failed", "notes": ["recording the result took too long"]}
         lines = out.decode(errors="replace").strip().splitlines()
         if process.returncode != 0 or not lines:
-            (folder.parent / f"{folder.name}.record.log").write_bytes(err[-20_000:])
+            (self.logs / f"{folder.name}.record.log").write_bytes(err[-20_000:])
             return {"status": "failed", "notes": [
                 "recording the result failed: " + err.decode(errors="replace").strip()[-400:]]}
         answer = json.loads(lines[-1])
@@ -225,14 +229,15 @@ class GradingQueue:
         with the course-wide settings: the sandbox and the tamper checks."""
         if assignment in self.releases:
             return self.releases[assignment]
-        from primer.accounts import chown_tree, run_as
+        from primer.accounts import run_as
 
         entry = pwd.getpwnam(self.owner)
-        destination = self.work / f"release-{assignment}"
-        if destination.exists():
-            shutil.rmtree(destination)
-        destination.mkdir(mode=0o700)
-        chown_tree(destination, entry.pw_uid, entry.pw_gid)
+        folder = self.work / f"release-{assignment}"  # the course owner's: prepare_release replaces
+        if folder.exists():                             # what it finds inside
+            shutil.rmtree(folder)
+        folder.mkdir(mode=0o700)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+        destination = folder / "release"
         # Made as the course owner: the gradebook is theirs and stays so.
         run_as(self.owner, [sys.executable, "-c",
                             "import sys; from pathlib import Path; "
@@ -286,6 +291,16 @@ class GradingQueue:
             "grading_seconds": _summary(took),
             "submissions": [i.as_dict() for i in items],
         }
+
+
+def _append_outcome(result: Path, log_path: Path) -> None:
+    """nbgrader's error and log from the unit's result, into the grading's log for the staff."""
+    try:
+        record = json.loads((result / "result.json").read_text())
+    except (OSError, ValueError):
+        return
+    with open(log_path, "a") as log_file:
+        log_file.write(f"\n--- nbgrader's log\n{record.get('log', '')}\n{record.get('error', '')}\n")
 
 
 def _kill_group(pid: int) -> None:
@@ -350,7 +365,8 @@ async def serve() -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="[grading-queue %(asctime)s] %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="[grading-queue %(asctime)s] %(message)s")
+    log.setLevel(logging.INFO)
     asyncio.run(serve())
     return 0
 

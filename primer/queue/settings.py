@@ -93,7 +93,8 @@ def service_definition(runtime, course: Path, owner: str) -> dict:
             "PRIMER_QUEUE_COURSE_CONFIG": str(course_config_file(runtime)),
             "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
             "JUPYTER_CONFIG_PATH": server_config_path(runtime, "staff"),
-            "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+            # /usr/sbin: the sandbox makes its accounts with useradd
+            "PATH": f"{venv_bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         },
         "oauth_no_confirm": True,
         "display": True,
