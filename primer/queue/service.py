@@ -59,7 +59,7 @@ class GradingQueue:
             log.warning("graded again after a restart: %s", item.entry)
         self.reader = InboundReader(course_config(self.course), self.exchange_course)
         self.running: dict[int, asyncio.Task] = {}  # submission id -> its grading
-        self.processes: dict[int, int] = {}  # submission id -> process group of its unit
+        self.processes: dict[int, asyncio.subprocess.Process] = {}  # submission id -> its unit
         self.slots: dict[int, int] = {}  # submission id -> its worker's sandbox slot
         self.ignored: set[str] = set()  # submitted before the assignment was enabled
         self.releases: dict[str, Path] = {}
@@ -178,11 +178,11 @@ class GradingQueue:
             process = await asyncio.create_subprocess_exec(
                 "nice", "-n", "10", *unit, stdout=unit_log, stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL, start_new_session=True, cwd=str(folder))
-        self.processes[submission_id] = process.pid
+        self.processes[submission_id] = process
         try:
             await asyncio.wait_for(process.wait(), self.settings.timeout)
         except asyncio.TimeoutError:
-            _kill_group(process.pid)
+            _kill_tree(process.pid)
             await process.wait()
             return {"status": "failed", "notes": [
                 f"grading took longer than {self.settings.timeout} s and was stopped (an endless "
@@ -268,8 +268,9 @@ class GradingQueue:
 
     def stop(self) -> None:
         """Stop every unit now; their submissions are graded again at the next start."""
-        for pid in list(self.processes.values()):
-            _kill_group(pid)
+        for process in list(self.processes.values()):
+            if process.returncode is None:
+                _kill_tree(process.pid)
 
     def status(self) -> dict:
         items = self.journal.all()
@@ -303,7 +304,21 @@ def _append_outcome(result: Path, log_path: Path) -> None:
         log_file.write(f"\n--- nbgrader's log\n{record.get('log', '')}\n{record.get('error', '')}\n")
 
 
+def _kill_tree(pid: int) -> None:
+    """Kill a running unit and every process under it: the sandboxed kernel is started in a
+    session of its own (jupyter_client, bwrap --new-session), out of the unit's process group."""
+    from primer.accounts import descendants
+
+    for target in (pid, *descendants(pid)):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    _kill_group(pid)
+
+
 def _kill_group(pid: int) -> None:
+    """What is left in a unit's process group (safe after it ended: the group keeps its ID)."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
