@@ -63,6 +63,7 @@ class GradingQueue:
         self.slots: dict[int, int] = {}  # submission id -> its worker's sandbox slot
         self.ignored: set[str] = set()  # submitted before the assignment was enabled
         self.releases: dict[str, Path] = {}
+        self.release_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ seeing submissions
 
@@ -169,7 +170,8 @@ class GradingQueue:
         if taken.refused:
             return {"status": "failed", "notes": [f"not collected: {taken.refused}"],
                     "flags": ["refused by the collect checks"]}
-        release = await asyncio.to_thread(self.release, item.assignment)
+        async with self.release_lock:  # made once, by the first grading that needs it
+            release = await asyncio.to_thread(self.release, item.assignment)
         unit = [sys.executable, "-m", "primer.cli", "grade-one", "--release", str(release),
                 "--submission", str(collected), "--scratch", str(folder / "scratch"),
                 "--result", str(folder / "result"), "--student", item.student,
