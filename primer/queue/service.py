@@ -51,6 +51,8 @@ class GradingQueue:
         self.work = self.folder / "work"
         self.work.mkdir(exist_ok=True)
         os.chmod(self.work, 0o711)
+        for leftover in self.work.iterdir():  # of a service that stopped: nothing runs there now
+            shutil.rmtree(leftover, ignore_errors=True)
         self.logs = self.folder / "logs"  # each grading's log, kept: root's only
         self.logs.mkdir(mode=0o700, exist_ok=True)
         self.journal = Journal(self.folder)
@@ -62,7 +64,7 @@ class GradingQueue:
         self.processes: dict[int, asyncio.subprocess.Process] = {}  # submission id -> its unit
         self.slots: dict[int, int] = {}  # submission id -> its worker's sandbox slot
         self.ignored: set[str] = set()  # submitted before the assignment was enabled
-        self.releases: dict[str, Path] = {}
+        self.releases: dict[str, tuple] = {}  # assignment -> (its release's stamp, grading release)
         self.release_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ seeing submissions
@@ -227,16 +229,17 @@ class GradingQueue:
         return answer
 
     def release(self, assignment: str) -> Path:
-        """The grading release of ``assignment`` (primer.grading.unit), made once per service start,
-        with the course-wide settings: the sandbox and the tamper checks."""
-        if assignment in self.releases:
-            return self.releases[assignment]
+        """The grading release of ``assignment`` (primer.grading.unit), with the course-wide
+        settings (the sandbox, the tamper checks); made again when the instructor regenerates
+        the assignment."""
+        stamp = _release_stamp(self.course / "release" / assignment)
+        if self.releases.get(assignment, (None, None))[0] == stamp:
+            return self.releases[assignment][1]  # made already, from this release
         from primer.accounts import run_as
 
         entry = pwd.getpwnam(self.owner)
-        folder = self.work / f"release-{assignment}"  # the course owner's: prepare_release replaces
-        if folder.exists():                             # what it finds inside
-            shutil.rmtree(folder)
+        # A new folder for each release: gradings under way keep reading the one they started with.
+        folder = self.work / f"release-{assignment}-{time.time_ns()}"  # the course owner's
         folder.mkdir(mode=0o700)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
         destination = folder / "release"
@@ -254,7 +257,7 @@ class GradingQueue:
         if HARDENED not in (destination / "nbgrader_config.py").read_text():
             raise RuntimeError(f"{self.course_config_file} does not run kernels in the sandbox "
                                f"({HARDENED}): the queue will not grade without it")
-        self.releases[assignment] = destination
+        self.releases[assignment] = (stamp, destination)
         return destination
 
     # ------------------------------------------------------------------ running
@@ -294,6 +297,12 @@ class GradingQueue:
             "grading_seconds": _summary(took),
             "submissions": [i.as_dict() for i in items],
         }
+
+
+def _release_stamp(folder: Path) -> tuple:
+    """What changes when `nbgrader generate_assignment` writes the release again."""
+    return tuple(sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns)
+                        for p in folder.rglob("*") if p.is_file()))
 
 
 def _append_outcome(result: Path, log_path: Path) -> None:
