@@ -48,3 +48,7 @@ slurm: env          ## start a one-node Slurm cluster here, for `primer autograd
 
 bench-cluster: env  ## benchmark: one class graded by local -j 2 and by Slurm on the local cluster (as root; prints figures)
 	$(VENV)/bin/python benchmarks/cluster_benchmark.py $(BENCH_ARGS)
+
+.PHONY: bench-queue
+bench-queue: env    ## benchmark: grading on submit, 30 students submit within a minute (as root; prints figures)
+	$(VENV)/bin/python benchmarks/queue_benchmark.py $(BENCH_ARGS)

@@ -10,6 +10,7 @@
     primer export    grades as an LMS-ready CSV and a per-question breakdown
     primer survey    the feedback survey's answers as one table
     primer data fetch  download a real dataset once into the shared data folder (online hubs)
+    primer queue     grading on submit: enable/disable an assignment, status (docs/workshop.md)
 """
 from __future__ import annotations
 
@@ -163,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--pod", action="store_true",
                      help="the container is the sandbox (Kubernetes): no bubblewrap, same checks")
     one.set_defaults(run=cmd_grade_one)
+    from primer.queue.cli import add_parser as add_queue_parser
+
+    add_queue_parser(verbs)
     # These two hand their arguments on to the module that does the work.
     verbs.add_parser("export", help="grades as CSV for an LMS, and per question", add_help=False)
     verbs.add_parser("survey", help="the feedback survey's answers as a table", add_help=False)

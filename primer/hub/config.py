@@ -16,6 +16,8 @@ from primer.hub.auth import configure_authentication
 from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, course_directory, server_config_path
 from primer.hub.runtime import HubRuntime
 from primer.hub.services import stop_stale_services
+from primer.queue.settings import SERVICE_NAME as QUEUE_SERVICE
+from primer.queue.settings import service_definition as queue_service_definition
 
 FORMGRADER_SERVICE = COURSE_ID  # the formgrader is at /services/<course>/formgrader
 
@@ -70,7 +72,7 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
         "name": f"formgrader-{COURSE_ID}",
         "groups": [STAFF_GROUP],
         "scopes": [f"access:services!service={FORMGRADER_SERVICE}", "list:services",
-                   "read:services"],
+                   "read:services", f"access:services!service={QUEUE_SERVICE}"],
     }]
     owner = runtime.instructors[0]
     try:
@@ -93,6 +95,8 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
             "oauth_no_confirm": True,
             "display": True,
         })
+        # Grading on submit (off until an assignment is enabled: docs/workshop.md)
+        services.append(queue_service_definition(runtime, course, owner))
 
     if runtime.idle_timeout:
         services.append({

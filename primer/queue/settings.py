@@ -1,0 +1,101 @@
+"""The grading queue's settings, from the hub's environment (docs/workshop.md, "Feedback minutes after Submit").
+
+==========================  ==============================================  =====================
+variable                    meaning                                         default
+==========================  ==============================================  =====================
+PRIMER_QUEUE_ASSIGNMENTS    assignments graded on submit (comma-separated); (none: the queue is
+                            ``primer queue enable/disable`` change it on    off)
+                            a running hub
+PRIMER_QUEUE_WORKERS        submissions graded at once                      cores - 1, at least 1
+PRIMER_QUEUE_PER_HOUR       gradings per student per hour; later ones wait  6
+PRIMER_QUEUE_WINDOW         the seconds that limit counts over              3600
+PRIMER_QUEUE_TIMEOUT        seconds one grading may take before it is       900
+                            stopped and reported as failed
+PRIMER_QUEUE_SHOW_SCORES    1: feedback shows the provisional score;        1
+                            0: only which tests passed
+PRIMER_QUEUE_PORT           the service's port on 127.0.0.1                 PRIMER_HUB_PORT + 4
+==========================  ==============================================  =====================
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICE_NAME = "grading-queue"  # /services/grading-queue/ on the hub
+
+
+def _integer(variable: str, default: int, minimum: int) -> int:
+    value = os.environ.get(variable, "").strip() or str(default)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{variable}={value!r} is not a whole number") from None
+    if number < minimum:
+        raise ValueError(f"{variable}={number} is too small: use at least {minimum}")
+    return number
+
+
+def default_workers() -> int:
+    """The machine's cores minus one, so that the hub keeps one for itself."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    assignments: tuple[str, ...] = ()
+    workers: int = 1
+    per_hour: int = 6
+    window: int = 3600
+    timeout: int = 900
+    show_scores: bool = True
+
+    @classmethod
+    def from_environment(cls) -> "QueueSettings":
+        names = os.environ.get("PRIMER_QUEUE_ASSIGNMENTS", "")
+        return cls(
+            assignments=tuple(n.strip() for n in names.split(",") if n.strip()),
+            workers=_integer("PRIMER_QUEUE_WORKERS", default_workers(), 1),
+            per_hour=_integer("PRIMER_QUEUE_PER_HOUR", 6, 1),
+            window=_integer("PRIMER_QUEUE_WINDOW", 3600, 1),
+            timeout=_integer("PRIMER_QUEUE_TIMEOUT", 900, 10),
+            show_scores=os.environ.get("PRIMER_QUEUE_SHOW_SCORES", "1").strip().lower()
+            not in ("0", "false", "no"),
+        )
+
+
+def queue_folder(runtime_root: Path) -> Path:
+    """Where the queue keeps its journal and work: root's, under the hub's runtime folder."""
+    return Path(runtime_root) / "queue"
+
+
+def passed_on_environment() -> dict[str, str]:
+    """The PRIMER_QUEUE_* variables of this process, for the service's environment."""
+    return {k: v for k, v in os.environ.items() if k.startswith("PRIMER_QUEUE_")}
+
+
+def service_definition(runtime, course: Path, owner: str) -> dict:
+    """The hub's entry for this service (primer/hub/config.py): run as root, on 127.0.0.1."""
+    from primer.hub.course_setup import course_config_file, server_config_path
+
+    port = int(os.environ.get("PRIMER_QUEUE_PORT", "").strip() or runtime.port + 4)
+    venv_bin = Path(sys.prefix) / "bin"
+    return {
+        "name": SERVICE_NAME,
+        "url": f"http://127.0.0.1:{port}",
+        "command": [sys.executable, "-m", "primer.queue.service"],
+        "environment": {
+            **passed_on_environment(),
+            "PRIMER_RUNTIME": str(runtime.root),
+            "PRIMER_QUEUE_COURSE": str(course),
+            "PRIMER_QUEUE_OWNER": owner,
+            "PRIMER_QUEUE_COURSE_CONFIG": str(course_config_file(runtime)),
+            "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
+            "JUPYTER_CONFIG_PATH": server_config_path(runtime, "staff"),
+            # /usr/sbin: the sandbox makes its accounts with useradd
+            "PATH": f"{venv_bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        },
+        "oauth_no_confirm": True,
+        "display": True,
+    }
