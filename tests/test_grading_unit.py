@@ -235,13 +235,33 @@ def test_the_summary_says_why_a_rejected_result_was_not_recorded(graded, tmp_pat
 
 
 def test_cluster_tasks_never_receive_the_gradebooks_address(graded, tmp_path):
-    """The course's nbgrader_config.py is copied to every cluster task: a gradebook URL in it
-    (a PostgreSQL password) would reach the pod where student code runs."""
+    """The grading release goes to every cluster task, where student code runs: a gradebook URL
+    (a PostgreSQL password) in the course's settings must not travel with it."""
     course = copy_course(graded["template"], tmp_path / "course")
+    # The gradebook under an address that marks it (a PostgreSQL URL would carry a password).
+    (course.root / "s3cret-gradebook.db").symlink_to(course.root / "gradebook.db")
     with open(course.root / "nbgrader_config.py", "a") as config:
-        config.write('\nc.CourseDirectory.db_url = "postgresql://grader:s3cret@db.example/primer"\n')
+        config.write(f'\nc.CourseDirectory.db_url = "sqlite:///{course.root}/s3cret-gradebook.db"\n')
     done = primer("autograde", ASSIGNMENT, "--backend", "kubernetes", "--dry-run", "--course", str(course.root))
-    assert done.returncode == 1
-    assert "sets CourseDirectory.db_url" in done.stderr and "~/.jupyter/nbgrader_config.py" in done.stderr
-    assert "s3cret" not in done.stdout
-    assert not list((course.root / ".primer-cluster").rglob("nbgrader_config.py"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    written = [p for p in (course.root / ".primer-cluster").rglob("*") if p.is_file()]
+    assert any(p.name == "nbgrader_config.py" for p in written)
+    assert not [p for p in written if b"s3cret" in p.read_bytes()], "the password reached the tasks"
+
+
+def test_a_course_folder_without_settings_still_grades_in_the_sandbox(graded, tmp_path):
+    """On the hub the course folder's nbgrader_config.py is empty: the course-wide settings come
+    from the Jupyter config path. The grading release must carry them, and the unit must refuse
+    a release that does not run kernels in the sandbox."""
+    from primer.grading.unit import SANDBOX, prepare_release
+
+    course = copy_course(graded["template"], tmp_path / "course")
+    (course.root / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
+    release = prepare_release(course.root, ASSIGNMENT, tmp_path / "release")
+    assert SANDBOX in (release / "nbgrader_config.py").read_text()
+    (release / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
+    done = primer("grade-one", "--release", str(release), "--submission",
+                  str(course.root / "submitted" / "honest" / ASSIGNMENT), "--scratch",
+                  str(tmp_path / "scratch"), "--result", str(tmp_path / "result"))
+    assert done.returncode == 1 and "does not run kernels in the sandbox" in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "result" / "result.json").exists()

@@ -82,22 +82,45 @@ def prepare_release(course: Path, assignment: str, destination: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target, follow_symlinks=False)
     (destination / "source" / assignment).mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(course / CONFIG, destination / CONFIG)
+    write_release_config(course, destination / CONFIG)
     with Gradebook(gradebook_url(course)) as gradebook:
         _copy_definitions(gradebook, assignment, destination / DEFINITIONS, coursedir.course_id)
     return destination
 
 
-def refuse_a_named_gradebook(config_file: Path) -> None:
-    """On a cluster the course's nbgrader_config.py goes to every grading task: it must not name the
-    gradebook (a PostgreSQL address carries its password; graded code shares a pod with the grader)."""
-    from traitlets.config.loader import PyFileConfigLoader
+# Never carried to a grading task: the gradebook's address (a PostgreSQL password) and the
+# trusted side's own course folder.
+_LEFT_OUT = {("CourseDirectory", "db_url"), ("CourseDirectory", "root")}
+SANDBOX = "primer.grading.sandbox.SandboxedExecute"
 
-    settings = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
-    if "db_url" in settings.get("CourseDirectory", {}):
-        raise ValueError(f"{config_file} sets CourseDirectory.db_url, and this file is copied to every "
-                         "grading task, where student code runs: move that line to the instructor's "
-                         "~/.jupyter/nbgrader_config.py (as `make hub` does) and grade again")
+
+def write_release_config(course: Path, target: Path) -> None:
+    """The settings nbgrader started in ``course`` would use (the course-wide file, wherever the
+    Jupyter config path puts it, then the course's own), written out as plain values.
+
+    On the hub the course folder's nbgrader_config.py is empty on purpose: copying it would
+    grade without the sandbox. The gradebook's address never reaches a task, where student
+    code runs (on Kubernetes in the same pod).
+    """
+    import ast
+
+    from primer.grading.parallel import course_config
+
+    lines = ['"""Written by primer.grading.unit.prepare_release: the course\'s nbgrader settings."""',
+             "c = get_config()  # noqa: F821"]
+    for section, values in sorted(course_config(course).items()):
+        for key, value in sorted(values.items()) if hasattr(values, "items") else []:
+            if (section, key) in _LEFT_OUT:
+                continue
+            text = repr(value)
+            try:
+                ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise ValueError(f"the nbgrader setting {section}.{key} = {text[:80]} cannot be "
+                                 "carried to a grading task: set it to a plain value (a string, "
+                                 "number, list, set or dict) in nbgrader_config.py") from None
+            lines.append(f"c.{section}.{key} = {text}")
+    target.write_text("\n".join(lines) + "\n")
 
 
 def _copy_definitions(gradebook, assignment: str, target: Path, course_id: str) -> None:
@@ -161,12 +184,16 @@ def unit_config(release: Path, scratch_course: Path, pod: bool):
     config = Config()
     # Only the course's file: never a personal ~/.jupyter config, which may name the real gradebook.
     config.merge(PyFileConfigLoader(CONFIG, path=str(release)).load_config())
+    steps = list(config.get("Autograde", {}).get("autograde_preprocessors", []))
+    if SANDBOX not in steps:  # never run student code on a path that is not hardened
+        raise ValueError(f"{release / CONFIG} does not run kernels in the sandbox ({SANDBOX} is not "
+                         "in Autograde.autograde_preprocessors): make the grading release again from "
+                         "a course whose nbgrader settings are the course-wide ones")
     config.CourseDirectory.root = str(scratch_course)
     config.CourseDirectory.db_url = f"sqlite:///{scratch_course / 'gradebook.db'}"
     if pod:
-        steps = list(config.Autograde.autograde_preprocessors)
         config.Autograde.autograde_preprocessors = [
-            "primer.grading.unit.PodExecute" if step == "primer.grading.sandbox.SandboxedExecute" else step
+            "primer.grading.unit.PodExecute" if step == SANDBOX else step
             for step in steps]
     return config
 

@@ -251,9 +251,8 @@ class GradingQueue:
                             str(self.course), assignment, str(destination)],
                cwd=self.course, env={"JUPYTER_CONFIG_PATH": self.staff_config_path,
                                      "PRIMER_EXCHANGE_ROOT": str(self.exchange_course.parent)})
-        # On the hub the course folder's nbgrader_config.py is empty on purpose: the unit must
-        # grade with the course-wide one, which names the sandbox. Never grade without it.
-        shutil.copyfile(self.course_config_file, destination / "nbgrader_config.py")
+        # prepare_release writes the course-wide settings (the course folder's own file is empty
+        # on the hub); the unit refuses to grade without the sandbox, and so does the queue.
         if HARDENED not in (destination / "nbgrader_config.py").read_text():
             raise RuntimeError(f"{self.course_config_file} does not run kernels in the sandbox "
                                f"({HARDENED}): the queue will not grade without it")

@@ -46,9 +46,6 @@ def cluster_settings(course: Path) -> ClusterGrading:
 
 def new_run_folder(course: Path, settings: ClusterGrading, assignment: str) -> Path:
     """A fresh folder for one grading run of ``assignment``, on the shared filesystem."""
-    from primer.grading.unit import CONFIG, refuse_a_named_gradebook
-
-    refuse_a_named_gradebook(Path(course) / CONFIG)
     root = Path(settings.run_folder or course / ".primer-cluster")
     folder = root / f"{assignment}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 100000}"
     folder.mkdir(parents=True)
