@@ -9,6 +9,7 @@ import grp
 import os
 import pwd
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -148,6 +149,24 @@ def descendants(pid: int) -> list[int]:
         return [child.pid for child in psutil.Process(pid).children(recursive=True)]
     except psutil.NoSuchProcess:
         return []
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid``, every process below it and what is left in its process group.
+
+    A sandboxed kernel runs in a session of its own (jupyter_client, bwrap --new-session),
+    out of its starter's process group: killing the group alone would leave it running.
+    Safe after ``pid`` ended: the group keeps its ID while any member lives.
+    """
+    for target in (pid, *descendants(pid)):  # listed before any is killed: none is re-parented
+        try:
+            os.kill(target, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def command_line(pid: int) -> str:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from primer.accounts import kill_tree
 
 STAGING_FOLDER = ".primer-staging"
 
@@ -231,7 +232,7 @@ def _wait_any(running: dict, timeout: float) -> tuple[int, int | None]:
             if done == pid:
                 return pid, status
             if now - started > timeout:
-                os.killpg(pid, signal.SIGKILL)
+                kill_tree(pid)  # the worker, its group and its kernel's own session
                 os.waitpid(pid, 0)
                 return pid, None
         time.sleep(0.05)

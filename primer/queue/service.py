@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from primer.accounts import kill_tree
 from primer.queue.collect import InboundReader
 from primer.queue.feedback import write_notice
 from primer.queue.journal import Journal, Submission
@@ -186,13 +187,13 @@ class GradingQueue:
         try:
             await asyncio.wait_for(process.wait(), self.settings.timeout)
         except asyncio.TimeoutError:
-            _kill_tree(process.pid)
+            kill_tree(process.pid)
             await process.wait()
             return {"status": "failed", "notes": [
                 f"grading took longer than {self.settings.timeout} s and was stopped (an endless "
                 "loop?)"]}
         finally:
-            _kill_group(process.pid)  # whatever the unit left behind
+            kill_tree(process.pid)  # whatever the unit left behind
         _append_outcome(folder / "result", self.logs / f"{folder.name}.log")
         return await self._record(item, folder, collected)
 
@@ -274,7 +275,7 @@ class GradingQueue:
         """Stop every unit now; their submissions are graded again at the next start."""
         for process in list(self.processes.values()):
             if process.returncode is None:
-                _kill_tree(process.pid)
+                kill_tree(process.pid)
 
     def status(self) -> dict:
         items = self.journal.all()
@@ -312,27 +313,6 @@ def _append_outcome(result: Path, log_path: Path) -> None:
         return
     with open(log_path, "a") as log_file:
         log_file.write(f"\n--- nbgrader's log\n{record.get('log', '')}\n{record.get('error', '')}\n")
-
-
-def _kill_tree(pid: int) -> None:
-    """Kill a running unit and every process under it: the sandboxed kernel is started in a
-    session of its own (jupyter_client, bwrap --new-session), out of the unit's process group."""
-    from primer.accounts import descendants
-
-    for target in (pid, *descendants(pid)):
-        try:
-            os.kill(target, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    _kill_group(pid)
-
-
-def _kill_group(pid: int) -> None:
-    """What is left in a unit's process group (safe after it ended: the group keeps its ID)."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _summary(values: list[float]) -> dict:
