@@ -63,7 +63,7 @@ def prepare_release(course: Path, assignment: str, destination: Path) -> Path:
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import find_all_files
 
-    from primer.grading.parallel import course_config, gradebook_url
+    from primer.grading.parallel import course_config
 
     check_name("assignment", assignment)
     course = Path(course).resolve()
@@ -75,15 +75,16 @@ def prepare_release(course: Path, assignment: str, destination: Path) -> Path:
     copy_tree(course / "release" / assignment, destination / "release" / assignment,
               limits=COPY_LIMITS)
     # The non-notebook files nbgrader's autograde copies over the student's (data, helpers).
-    coursedir = CourseDirectory(config=course_config(course))
+    config = course_config(course)
+    coursedir = CourseDirectory(config=config)
     source = course / "source" / assignment
     for path in find_all_files(str(source), coursedir.ignore + ["*.ipynb"]) if source.is_dir() else []:
         target = destination / "source" / assignment / Path(path).relative_to(source)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target, follow_symlinks=False)
     (destination / "source" / assignment).mkdir(parents=True, exist_ok=True)
-    write_release_config(course, destination / CONFIG)
-    with Gradebook(gradebook_url(course)) as gradebook:
+    write_release_config(config, destination / CONFIG)
+    with Gradebook(coursedir.db_url) as gradebook:
         _copy_definitions(gradebook, assignment, destination / DEFINITIONS, coursedir.course_id)
     return destination
 
@@ -94,9 +95,9 @@ _LEFT_OUT = {("CourseDirectory", "db_url"), ("CourseDirectory", "root")}
 SANDBOX = "primer.grading.sandbox.SandboxedExecute"
 
 
-def write_release_config(course: Path, target: Path) -> None:
-    """The settings nbgrader started in ``course`` would use (the course-wide file, wherever the
-    Jupyter config path puts it, then the course's own), written out as plain values.
+def write_release_config(config, target: Path) -> None:
+    """``config``, the settings nbgrader started in the course would use (the course-wide file,
+    wherever the Jupyter config path puts it, then the course's own), written out as plain values.
 
     On the hub the course folder's nbgrader_config.py is empty on purpose: copying it would
     grade without the sandbox. The gradebook's address never reaches a task, where student
@@ -104,11 +105,9 @@ def write_release_config(course: Path, target: Path) -> None:
     """
     import ast
 
-    from primer.grading.parallel import course_config
-
     lines = ['"""Written by primer.grading.unit.prepare_release: the course\'s nbgrader settings."""',
              "c = get_config()  # noqa: F821"]
-    for section, values in sorted(course_config(course).items()):
+    for section, values in sorted(config.items()):
         for key, value in sorted(values.items()) if hasattr(values, "items") else []:
             if (section, key) in _LEFT_OUT:
                 continue
