@@ -60,8 +60,9 @@ class InboundReader:
 
     def _collector(self, assignment: str) -> tuple[SafeExchangeCollect, _Said]:
         said = _Said()
-        logger = logging.getLogger(f"primer.queue.collect.{id(said)}")
-        logger.propagate = False
+        # A logger of its own, outside logging's registry (getLogger would keep every one, and
+        # an entry that stays half-written is looked at every second).
+        logger = logging.Logger("primer.queue.collect")
         logger.addHandler(said)
         self.coursedir.assignment_id = assignment
         collector = SafeExchangeCollect(coursedir=self.coursedir, authenticator=self.authenticator,
