@@ -112,10 +112,15 @@ def feedback(student: HubUser) -> dict[str, str]:
 
 
 def wait_for_feedback(student: HubUser, count: int, timeout: float = 240) -> dict[str, str]:
-    """Wait until ``count`` submissions have real (not notice) feedback; return all pages."""
+    """Wait until ``count`` submissions have real (not notice) feedback and the journal
+    says so; return all pages. The feedback is released a moment before the journal
+    records the grading as finished, so both are waited for."""
     def ready():
-        failed = [r for r in rows_of(student.hub, student.name) if r["state"] == "failed"]
+        rows = rows_of(student.hub, student.name)
+        failed = [r for r in rows if r["state"] == "failed"]
         assert not failed, f"the queue failed: {failed}"
+        if sum(r["state"] == "graded" for r in rows) < count:
+            return None
         pages = feedback(student)
         graded = [p for p in pages.values() if "provisional feedback" in p]
         return pages if len(graded) >= count else None
