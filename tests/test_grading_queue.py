@@ -242,7 +242,8 @@ def test_hostile_submissions_do_not_stall_the_queue_or_the_hub(hub, users):
     submit(crasher, answered(crasher, {"voxel-volume": fork_bomb, "slice-means": "import os\nos._exit(3)"}))
     submit(looper, answered(looper, {"voxel-volume": "while True:\n    pass"}))
     crashed = wait_for(lambda: finished(hub, crasher), 120, "the crashing submission finished")
-    assert crashed["state"] == "failed", crashed
+    # explained in words (the forked copies garble the kernel's messages), not "see the log"
+    assert crashed["state"] == "failed" and "autograde failed" not in crashed["notes"], crashed
     print(f"fork bomb + os._exit: failed after {crashed['finished_at'] - crashed['started_at']:.1f} s:",
           crashed["notes"])
     assert [r["state"] for r in rows_of(hub, looper.name)] == ["grading"], rows_of(hub, looper.name)

@@ -234,6 +234,27 @@ def test_the_summary_says_why_a_rejected_result_was_not_recorded(graded, tmp_pat
     assert "not what its autograded notebook earns" in result.notes[0]
 
 
+GARBLED = "    ValueError: Invalid Signature: b'6db580fc2723'"
+
+
+@pytest.mark.parametrize("log, explained", [
+    (f"Traceback (most recent call last):\n{GARBLED}\n", "messages were garbled"),
+    ("Traceback (most recent call last):\n  KeyError: 'timestamp'\n[ERROR] see the log",
+     "nbgrader autograde failed (KeyError: 'timestamp'); see "),
+])
+def test_the_summary_says_why_a_grading_failed(graded, tmp_path, log, explained):
+    """A failed grading is explained in words, or by its last error line: never only 'see the log'."""
+    from primer.grading.parallel import SubmissionResult, record_merge
+
+    folder = tmp_path / "result"
+    shutil.copytree(graded["base"] / "results" / "honest", folder)
+    _edit_record(folder, lambda r: r.update(success=False, error="autograde failed", log=log))
+    course = copy_course(graded["template"], tmp_path / "course")
+    result = SubmissionResult("honest")
+    assert record_merge(course.root, ASSIGNMENT, result, folder, tmp_path / "honest.log")
+    assert result.status == "failed" and explained in " ".join(result.notes), result.notes
+
+
 def test_cluster_tasks_never_receive_the_gradebooks_address(graded, tmp_path):
     """The grading release goes to every cluster task, where student code runs: a gradebook URL
     (a PostgreSQL password) in the course's settings must not travel with it."""

@@ -18,6 +18,7 @@ in plain words what happened to each submission.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import time
@@ -53,7 +54,13 @@ _ERRORS = [
                         "or ran out of memory)"),
     ("UnresponsiveKernelError", "the kernel stopped responding and could not be interrupted"),
     ("CellTimeoutError", "a cell ran past the per-cell time limit"),
+    # A forked copy of the kernel writes on the kernel's own sockets: the grader gets
+    # messages it cannot verify, and trusts none of the notebook's results.
+    ("Invalid Signature", "the kernel's messages were garbled, so none of its results could be "
+                          "trusted (the student's code forked processes or tampered with the kernel)"),
 ]
+# The last line of a Python traceback: what went wrong, when no known case matches.
+_LAST_ERROR = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)\b.*)$", re.MULTILINE)
 
 
 def find_submissions(course: Path, assignment: str) -> list[str]:
@@ -207,10 +214,17 @@ def record_merge(course: Path, assignment: str, result: SubmissionResult, result
             events = [e for e in events if e != "DeadKernelError"]
         said = " ".join([merged.error, *events])
         result.notes += list(dict.fromkeys(meaning for key, meaning in _ERRORS if key in said)) or [
-            f"nbgrader autograde failed; see {log_path}"]
+            _unexplained_failure(said, log_path)]
     result.notes += [_EVENTS[e] for e in dict.fromkeys(merged.events) if e in _EVENTS]
     result.flags = merged.flags
     return True
+
+
+def _unexplained_failure(said: str, log_path: Path) -> str:
+    """A failure no known case explains: its last error line, and where the whole log is."""
+    errors = _LAST_ERROR.findall(said)
+    what = f" ({errors[-1].strip()[:200]})" if errors else ""
+    return f"nbgrader autograde failed{what}; see {log_path}"
 
 
 def finish(course: Path, assignment: str, results: dict[str, SubmissionResult]) -> None:
