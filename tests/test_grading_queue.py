@@ -255,9 +255,10 @@ def test_hostile_submissions_do_not_stall_the_queue_or_the_hub(hub, users):
         assert requests.get(f"{hub.url}/hub/api/", timeout=10).status_code == 200
         latencies.append(time.monotonic() - started)
         return [r for r in rows_of(hub, honest.name) if r["state"] == "graded"]
-    wait_for(honest_done, 180, "the honest submission graded", every=1)
-    # graded beside the endless loop, not after it
-    assert [r["state"] for r in rows_of(hub, looper.name)] == ["grading"], rows_of(hub, looper.name)
+    (graded,) = wait_for(honest_done, 180, "the honest submission graded", every=1)
+    # graded beside the endless loop, not after it: it started while the loop still ran
+    (loop_row,) = rows_of(hub, looper.name)
+    assert loop_row["state"] == "grading" or loop_row["finished_at"] > graded["started_at"], loop_row
     assert max(latencies) < 3, f"the hub answered in up to {max(latencies):.1f} s while grading"
     print(f"hub API while grading an endless loop: median {statistics.median(latencies) * 1000:.0f} ms, "
           f"max {max(latencies) * 1000:.0f} ms")
