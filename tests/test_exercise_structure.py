@@ -6,7 +6,8 @@
 - Leaving any one autograded answer unanswered (the release stub in place of
   its solution) fails only that exercise's own tests: the test cells between
   it and the next answer cell. Every other test cell of the notebook still
-  passes, thanks to the course-provided fallbacks (primer.exercise).
+  passes, and every other code cell (demos, plots, later answers) still runs
+  without an error, thanks to the course-provided fallbacks (primer.exercise).
 """
 from __future__ import annotations
 
@@ -91,13 +92,28 @@ def _own_tests(cells, answer_index: int) -> set[str]:
     return own
 
 
+def _error(cell) -> str | None:
+    """The cell's error as "Name: message", or None if it ran cleanly."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return f"{output.get('ename')}: {output.get('evalue', '')}"[:200]
+    return None
+
+
 def _failed_tests(executed) -> set[str]:
     return {nbgrader_meta(cell)["grade_id"] for cell in executed.cells
-            if is_autograded_test(cell)
-            and any(output.get("output_type") == "error" for output in cell.get("outputs", []))}
+            if is_autograded_test(cell) and _error(cell)}
 
 
-def _run_variant(assignment: str, answer_index: int) -> tuple[str, set[str], set[str]]:
+def _crashed_cells(executed, answer_index: int) -> list[str]:
+    """Code cells other than tests and the unanswered cell itself that raised, as "cell N (id): error"."""
+    return [f"cell {index} ({nbgrader_meta(cell).get('grade_id') or cell.get('id')}): {_error(cell)}"
+            for index, cell in enumerate(executed.cells)
+            if cell.cell_type == "code" and index != answer_index
+            and not is_autograded_test(cell) and _error(cell)]
+
+
+def _run_variant(assignment: str, answer_index: int) -> tuple[str, set[str], set[str], list[str]]:
     os.environ.update(ONE_THREAD)  # in the pool's worker process; its kernel inherits it
     notebook = read_notebook(source_notebook(assignment))
     answer = notebook.cells[answer_index]
@@ -105,7 +121,8 @@ def _run_variant(assignment: str, answer_index: int) -> tuple[str, set[str], set
     assert stub.source != answer.source, f"{nbgrader_meta(answer)['grade_id']}: nothing to clear"
     notebook.cells[answer_index] = stub
     executed = execute_in_assignment_copy(notebook, source_notebook(assignment).parent)
-    return nbgrader_meta(answer)["grade_id"], _own_tests(notebook.cells, answer_index), _failed_tests(executed)
+    return (nbgrader_meta(answer)["grade_id"], _own_tests(notebook.cells, answer_index),
+            _failed_tests(executed), _crashed_cells(executed, answer_index))
 
 
 @pytest.mark.slow
@@ -120,7 +137,10 @@ def test_an_unanswered_exercise_fails_only_its_own_tests(assignment):
     with ProcessPoolExecutor(max_workers=VARIANT_WORKERS) as pool:
         results = list(pool.map(_run_variant, [assignment] * len(answers), answers))
     problems = []
-    for grade_id, own, failed in results:
+    for grade_id, own, failed, crashed in results:
+        if crashed:
+            problems.append(f"{grade_id} unanswered, yet other code cells raise (demos and plots must "
+                            f"still run): {crashed}")
         if not own <= failed:
             problems.append(f"{grade_id} unanswered, yet its own tests pass: {sorted(own - failed)}")
         if failed - own:
@@ -128,4 +148,5 @@ def test_an_unanswered_exercise_fails_only_its_own_tests(assignment):
                             f"{sorted(failed - own)}")
     assert problems == [], (
         f"{assignment}: exercises that do not stand alone (use primer.exercise.answer_or_provided "
-        "where a later step needs an earlier result, docs/authoring.md):\n" + "\n".join(problems))
+        "where a later step needs an earlier result, or have the cell say which exercise to finish "
+        "first, docs/authoring.md):\n" + "\n".join(problems))
