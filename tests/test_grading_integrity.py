@@ -7,7 +7,9 @@ patched numpy/math helpers and builtins, replaced streams, a patched shell
 method) carries wrong answers: on today's nbgrader several of them score full
 marks. Here each one must score what its answers earn (nothing), be flagged
 for a person on every path, with the same scores everywhere; honest work,
-right or wrong, is never flagged. Links planted in a submission folder never
+right or wrong, is never flagged. An answer that loads the results the
+course provides for unanswered exercises keeps its score but is flagged for
+a person on every path. Links planted in a submission folder never
 reach the kernel, autograded/ or the feedback on any path.
 """
 from __future__ import annotations
@@ -93,6 +95,13 @@ def send(stream, msg_or_type, content=None, *args, **kwargs):
 session.send = send""",
 }
 HONEST = {"honest": ("return x * x", "return x ** 3"), "wrong": ("return x + x", "return 3 * x")}
+# Right, but the answer cell reaches for the course's provided results (there are none here).
+USES_PROVIDED = """
+try:
+    from primer.exercise import load_provided
+    provided = load_provided('judge_square')
+except FileNotFoundError:
+    provided = None"""
 FULL = {"test_square": (2.0, 2.0), "test_cube": (1.0, 1.0)}
 NOTHING = {"test_square": (0.0, 2.0), "test_cube": (0.0, 1.0)}
 
@@ -101,7 +110,8 @@ def judge_source():
     """An assignment whose tests judge with numpy.testing, numpy.allclose, math.isclose and all()."""
     cells = [
         new_markdown_cell("# Judge\nWrite `square` and `cube`.", metadata=cell_meta("intro", locked=True)),
-        new_code_cell("import math\nimport numpy as np\nfrom numpy.testing import assert_allclose",
+        new_code_cell("import math\nimport numpy as np\nfrom numpy.testing import assert_allclose\n"
+                      "from primer.exercise import answer_or_provided",
                       metadata=cell_meta("setup", locked=True)),
         new_code_cell(f"def square(x):\n    ### BEGIN SOLUTION\n    # {SECRET}\n    return x * x\n"
                       "    ### END SOLUTION", metadata=cell_meta("square", solution=True)),
@@ -110,6 +120,9 @@ def judge_source():
                       "assert math.isclose(square(1.5), 2.25)\n"
                       "assert all(square(x) == x * x for x in range(5))",
                       metadata=cell_meta("test_square", grade=True, locked=True, points=2)),
+        # The course's own fallback, as the course notebooks have it: never flagged.
+        new_code_cell("nine = answer_or_provided('Exercise 1 (square)', lambda: square(3), lambda: 9)",
+                      metadata=cell_meta("square_or_provided", locked=True)),
         new_code_cell("def cube(x):\n    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION",
                       metadata=cell_meta("cube", solution=True)),
         new_code_cell("assert cube(2) == 8\nassert cube(-1) == -1",
@@ -136,6 +149,8 @@ def _class(course: ScratchCourse) -> list[str]:
         course.submit(student, ASSIGNMENT, _answer(release, square, cube))
     for student, cheat in CHEATS.items():
         course.submit(student, ASSIGNMENT, _answer(release, "return 0", "return 0", before=cheat))
+    course.submit("uses_provided", ASSIGNMENT, _answer(release, "return x * x", "return x ** 3",
+                                                       before=USES_PROVIDED))
     # Links planted in the submission folder: to the solution, and as the notebook itself.
     solution = course.root / "source" / ASSIGNMENT / NOTEBOOK
     linked = course.submit("linked_file", ASSIGNMENT, _answer(
@@ -250,6 +265,22 @@ def test_code_that_changes_how_cells_are_judged_earns_nothing_and_is_flagged(gra
         assert submission.needs_manual_grade, "the formgrader must list the submission for a person"
 
 
+@pytest.mark.parametrize("path", PATHS)
+def test_an_answer_that_loads_the_provided_results_is_flagged_and_keeps_its_score(graded, path):
+    run = graded[path]
+    assert _scores(run, "uses_provided") == FULL, run["log"][-3000:]
+    assert _record(run, "uses_provided").get("flags") == [
+        "square: the answer uses the results the course provides (load_provided): "
+        "a person should check it"], _record(run, "uses_provided")
+    notebook = nbformat.read(run["course"].root / "autograded" / "uses_provided" / ASSIGNMENT / NOTEBOOK,
+                             as_version=4)
+    assert "Flagged for review" in notebook.cells[0].source
+    with Gradebook(f"sqlite:///{run['course'].root / 'gradebook.db'}") as gradebook:
+        grades = gradebook.find_submission(ASSIGNMENT, "uses_provided").notebooks[0].grades
+        # The answer's own tests go to a person, not the other exercise's.
+        assert {g.name: g.needs_manual_grade for g in grades} == {"test_square": True, "test_cube": False}
+
+
 def test_all_three_paths_give_the_same_scores(graded):
     students = graded["primer"]["students"]
     table = {path: {s: _scores(graded[path], s) for s in students} for path in PATHS}
@@ -258,9 +289,10 @@ def test_all_three_paths_give_the_same_scores(graded):
 
 def test_the_class_summary_names_flagged_submissions(graded):
     log = graded["primer"]["log"]
-    assert f"{len(CHEATS)} flagged for review" in log, log[-3000:]
+    assert f"{len(CHEATS) + 1} flagged for review" in log, log[-3000:]
     for cheat in CHEATS:
         assert f"  {cheat}: {NOTEBOOK}: test_" in log
+    assert f"  uses_provided: {NOTEBOOK}: square: the answer uses the results the course provides" in log
 
 
 @pytest.mark.parametrize("path", PATHS)

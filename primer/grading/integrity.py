@@ -8,9 +8,11 @@ nbgrader_config.py adds these steps to it:
   a notebook that is a link or not a regular file, deletes from autograded/
   whatever nbgrader copied there through a link or from a special file, and
   puts back the release's test cells and grading metadata that the student
-  deleted or changed (primer.grading.repair).
-* ``RecordIntegrity`` (after ``SaveAutoGrades``): writes what the sandbox's
-  tamper checks found into the autograded notebook (``metadata.primer``, and a
+  deleted or changed (primer.grading.repair); then flags the answers that use
+  the results the course provides for unanswered exercises
+  (primer.grading.provided_check).
+* ``RecordIntegrity`` (after ``SaveAutoGrades``): writes those flags and what
+  the sandbox's tamper checks found into the autograded notebook (``metadata.primer``, and a
   note at its top that the formgrader shows), and marks the affected test
   cells as needing a person in the gradebook, so the formgrader lists them.
 """
@@ -26,6 +28,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from primer.grading.provided_check import uses_of_provided_results
 from primer.grading.repair import restore_protected_cells
 
 FLAG_CELL_ID = "primer-integrity-flag"
@@ -47,7 +50,8 @@ def course_directory(preprocessor) -> CourseDirectory:
 
 
 class CheckSubmission(NbGraderPreprocessor):
-    """Refuse links, remove what nbgrader copied through them, restore protected cells."""
+    """Refuse links, remove what nbgrader copied through them, restore protected cells,
+    flag answers that use the course's provided results."""
 
     def preprocess(self, nb, resources):
         coursedir = course_directory(self)
@@ -63,11 +67,16 @@ class CheckSubmission(NbGraderPreprocessor):
         removed = _remove_copies_of_special_files(submitted, autograded)
         release = Path(coursedir.format_path(coursedir.release_directory, ".", ids["assignment"])) / name
         notes = [f"{path} is a symbolic link or special file: not copied for grading" for path in removed]
+        uses = []
         if release.is_file():
-            notes += [p.message for p in restore_protected_cells(nb, nbformat.read(release, as_version=4), name)]
+            release_nb = nbformat.read(release, as_version=4)
+            notes += [p.message for p in restore_protected_cells(nb, release_nb, name)]
+            uses = uses_of_provided_results(nb, release_nb)
         # Only the grader writes metadata.primer: whatever the student put there goes.
-        nb.metadata["primer"] = {"repairs": notes}
-        for note in notes:
+        # "review": graded cells a person must check although no flag names them.
+        nb.metadata["primer"] = {"repairs": notes, "flags": [use.flag for use in uses],
+                                 "review": [test for use in uses for test in use.tests]}
+        for note in notes + nb.metadata["primer"]["flags"]:
             self.log.warning("%s/%s: %s", ids["student"], ids["assignment"], note)
         return nb, resources
 
@@ -94,18 +103,21 @@ def _remove_copies_of_special_files(submitted: Path, autograded: Path) -> list[s
 
 
 class RecordIntegrity(NbGraderPreprocessor):
-    """Record the tamper checks' findings in the notebook and the gradebook."""
+    """Record CheckSubmission's flags and the tamper checks' findings in the notebook and
+    the gradebook."""
 
     def preprocess(self, nb, resources):
         findings = resources.get("primer_integrity", {})
-        flags = list(findings.get("flags", []))
         record = dict(nb.metadata.get("primer", {}))
+        # The merge of a cluster result passes the notebook's own flags again: no doubles.
+        flags = list(dict.fromkeys([*record.get("flags", []), *findings.get("flags", [])]))
         record.update(flags=flags, voided=list(findings.get("voided", [])),
                       events=sorted(set(findings.get("events", []))))
         nb.metadata["primer"] = record
         if flags:
             nb.cells.insert(0, _flag_cell(flags))
-            self._ask_for_a_person(resources, [flag.split(":", 1)[0] for flag in flags])
+            self._ask_for_a_person(resources, [flag.split(":", 1)[0] for flag in flags]
+                                   + list(record.get("review", [])))
         return nb, resources
 
     def _ask_for_a_person(self, resources, grade_ids: list[str]) -> None:
@@ -123,8 +135,9 @@ class RecordIntegrity(NbGraderPreprocessor):
 def _flag_cell(flags: list[str]):
     lines = "\n".join(f"- {flag}" for flag in flags)
     cell = new_markdown_cell(
-        "**Flagged for review by the course team.** While this notebook was graded, its code "
-        "changed how the tests run or are judged. What the grader found:\n\n" + lines)
+        "**Flagged for review by the course team.** While this notebook was graded, the grader "
+        "found code that a person should check (it may have changed how the tests run or are "
+        "judged, or used results the course provides). What the grader found:\n\n" + lines)
     cell.id = FLAG_CELL_ID
     return cell
 

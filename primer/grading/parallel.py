@@ -261,7 +261,7 @@ def format_summary(assignment: str, results: list[SubmissionResult]) -> str:
             "" if r.max_score is None else f" / {r.max_score:g}")
         notes = "; ".join(r.notes) or "ok"
         if r.flags:
-            notes = "FLAGGED for review, its code changed how tests run or are judged; " + notes
+            notes = "FLAGGED for review (what the grader found: below); " + notes
         lines.append(f"{r.student:<{width}}  {r.status:<13}  {score:>11}  {notes}")
     counts = {s: sum(r.status == s for r in results)
               for s in ("graded", "failed", "not graded", "not submitted")}
