@@ -56,3 +56,13 @@ def test_every_assignment_has_autograded_and_manual_questions(assignment):
         assert len(autograded) >= 3, f"{assignment}: only {len(autograded)} autograded test cells"
     ids = [m["grade_id"] for m in meta if m.get("grade_id")]
     assert len(ids) == len(set(ids)), f"{assignment}: duplicate grade_id"
+
+
+def test_the_cells_that_fall_back_on_provided_results_are_locked(assignment):
+    """The course's own answer_or_provided calls sit in locked cells: read-only for the
+    student and put back at grading, so the grader's check for answers that load the
+    provided results (primer.grading.provided_check) never looks at them."""
+    unlocked = [index for index, cell in enumerate(read_notebook(source_notebook(assignment)).cells)
+                if cell.cell_type == "code" and "_provided(" in cell.source
+                and not (nbgrader_meta(cell).get("locked") and nbgrader_meta(cell).get("grade_id"))]
+    assert unlocked == [], f"{assignment}: lock cells {unlocked} (nbgrader metadata locked: true)"
