@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -134,7 +135,10 @@ def test_an_unanswered_exercise_fails_only_its_own_tests(assignment):
         assert not any(is_autograded_test(c) for c in cells), (
             f"{assignment}: autograded test cells without any answer cell before them")
         return
-    with ProcessPoolExecutor(max_workers=VARIANT_WORKERS) as pool:
+    # Fresh worker processes, not forks: earlier tests leave threads in this process (kernel
+    # clients), and a fork taken while one of them holds a lock hangs the worker for good.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=VARIANT_WORKERS, mp_context=spawn) as pool:
         results = list(pool.map(_run_variant, [assignment] * len(answers), answers))
     problems = []
     for grade_id, own, failed, crashed in results:

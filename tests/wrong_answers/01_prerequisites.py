@@ -92,8 +92,9 @@ WRONG_ANSWERS = [
         test="test-voxel-to-mm",
         why="reads the voxel size off the affine's diagonal, keeping the -3 of the flipped x axis",
         code=(
-            "motor_voxel_size = motor_img.affine.diagonal()[:3]\n"
-            "center_mm = apply_affine(motor_img.affine, (26, 31, 23))"
+            "def voxel_size_and_position(img, ijk):\n"
+            "    return img.affine.diagonal()[:3], apply_affine(img.affine, ijk)\n"
+            "motor_voxel_size, center_mm = voxel_size_and_position(motor_img, (26, 31, 23))"
         ),
     ),
     dict(
@@ -101,8 +102,9 @@ WRONG_ANSWERS = [
         test="test-voxel-to-mm",
         why="applies the template's affine to the motor map's voxel",
         code=(
-            "motor_voxel_size = motor_img.header.get_zooms()\n"
-            "center_mm = apply_affine(template.affine, (26, 31, 23))"
+            "def voxel_size_and_position(img, ijk):\n"
+            "    return img.header.get_zooms(), apply_affine(template.affine, ijk)\n"
+            "motor_voxel_size, center_mm = voxel_size_and_position(motor_img, (26, 31, 23))"
         ),
     ),
     dict(
@@ -110,8 +112,29 @@ WRONG_ANSWERS = [
         test="test-voxel-to-mm",
         why="returns voxel indices instead of millimetres",
         code=(
-            "motor_voxel_size = motor_img.header.get_zooms()\n"
-            "center_mm = (26, 31, 23)"
+            "def voxel_size_and_position(img, ijk):\n"
+            "    return img.header.get_zooms(), ijk\n"
+            "motor_voxel_size, center_mm = voxel_size_and_position(motor_img, (26, 31, 23))"
+        ),
+    ),
+    dict(
+        solution="voxel-to-mm",
+        test="test-voxel-to-mm",
+        why="types in the motor map's numbers instead of reading them from the image",
+        code=(
+            "def voxel_size_and_position(img, ijk):\n"
+            "    return (3.0, 3.0, 3.0), np.array([0.0, -19.0, 19.0])\n"
+            "motor_voxel_size, center_mm = voxel_size_and_position(motor_img, (26, 31, 23))"
+        ),
+    ),
+    dict(
+        solution="voxel-to-mm",
+        test="test-voxel-to-mm",
+        why="always uses the motor map, whatever image it is given",
+        code=(
+            "def voxel_size_and_position(img, ijk):\n"
+            "    return motor_img.header.get_zooms()[:3], apply_affine(motor_img.affine, ijk)\n"
+            "motor_voxel_size, center_mm = voxel_size_and_position(motor_img, (26, 31, 23))"
         ),
     ),
     # Exercise 6: thresholding
