@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from primer.grading.repair import submitted_nbgrader_meta
+
 # What gives an answer the course's provided results; the first match names the finding.
 PROVIDED_PATTERNS = [
     ("load_provided", re.compile(r"\bload_provided\b")),
@@ -47,10 +49,10 @@ def uses_of_provided_results(notebook, release) -> list[ProvidedUse]:
     release has the very same ungraded cell.
     """
     ungraded_release = {cell.source for cell in release.cells
-                        if cell.cell_type == "code" and not _meta(cell).get("grade_id")}
+                        if cell.cell_type == "code" and not submitted_nbgrader_meta(cell).get("grade_id")}
     uses, previous = [], "the top"
     for index, cell in enumerate(notebook.cells):
-        meta = _meta(cell)
+        meta = submitted_nbgrader_meta(cell)
         if cell.cell_type != "code":
             continue
         own_cell = not meta.get("grade_id") and cell.source not in ungraded_release
@@ -69,16 +71,12 @@ def _first_match(source: str) -> str | None:
 def _tests_of(cells, index: int) -> list[str]:
     """The graded cells of the exercise that starts at ``index``: it, if graded, and the
     graded cells after it up to the next answer cell."""
-    tests = [_meta(cells[index]).get("grade_id")] if _meta(cells[index]).get("grade") else []
+    answer = submitted_nbgrader_meta(cells[index])
+    tests = [answer.get("grade_id")] if answer.get("grade") else []
     for cell in cells[index + 1:]:
-        meta = _meta(cell)
+        meta = submitted_nbgrader_meta(cell)
         if meta.get("solution"):
             break
         if meta.get("grade") and meta.get("grade_id"):
             tests.append(meta["grade_id"])
     return tests
-
-
-def _meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}

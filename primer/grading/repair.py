@@ -159,13 +159,14 @@ def _match_gaps(matches, release_cells, cells) -> set[int]:
     return paired
 
 
-def _nbgrader_meta(cell) -> dict:
+def submitted_nbgrader_meta(cell) -> dict:
+    """A submitted cell's nbgrader metadata, or {} when it is missing or not a mapping."""
     meta = cell.get("metadata", {}).get("nbgrader")
     return meta if isinstance(meta, dict) else {}  # a student may put anything there
 
 
 def _grade_id(cell) -> str | None:
-    grade_id = _nbgrader_meta(cell).get("grade_id")
+    grade_id = submitted_nbgrader_meta(cell).get("grade_id")
     return grade_id if isinstance(grade_id, str) and grade_id else None
 
 
@@ -174,7 +175,7 @@ def _content_key(cell):
 
 
 def _grading(cell) -> dict:
-    meta = _nbgrader_meta(cell)
+    meta = submitted_nbgrader_meta(cell)
     grading = {key: meta.get(key) for key in GRADING_KEYS}
     if grading["points"] is not None:
         try:
@@ -185,7 +186,7 @@ def _grading(cell) -> dict:
 
 
 def _role(cell) -> str:
-    meta = _nbgrader_meta(cell)
+    meta = submitted_nbgrader_meta(cell)
     if meta.get("solution"):
         return "answer"
     if cell.get("cell_type") == "code" and meta.get("grade"):
@@ -197,7 +198,7 @@ def _repair_cell(cells, index: int, release_cell, name: str) -> list[Problem]:
     cell, grade_id, role = cells[index], _grade_id(release_cell), _role(release_cell)
     where = f"{name}#{grade_id}"
     if _grading(cell) != _grading(release_cell):
-        change = "unmarked" if not _nbgrader_meta(cell) else "altered"
+        change = "unmarked" if not submitted_nbgrader_meta(cell) else "altered"
         if role == "answer":
             cells[index] = _with_release_marking(cell, release_cell)
             return [Problem(f"answer-cell-{change}", where,
