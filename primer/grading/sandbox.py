@@ -40,10 +40,13 @@ import psutil
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
+from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode, default
 
+from primer.grading.judge_client import (JudgeFailed, JudgeProcess, judge_plan, read_release,
+                                         release_wants_judge, verdict_outputs)
 from primer.safecopy import Limits, copy_tree
 from primer.accounts import chown_tree
 
@@ -164,7 +167,8 @@ class SandboxProvisioner(LocalProvisioner):
         # The course folder is private to its instructor: the sandbox account reads
         # a copy (regular files and folders only), mounted read-only in the sandbox.
         view = self._workdir / "submission"
-        copy_tree(submission, view, limits=Limits(max_file_bytes=self.max_copied_file))
+        # Never the notebooks: the one being graded holds the hidden tests nbgrader put back.
+        copy_tree(submission, view, limits=Limits(max_file_bytes=self.max_copied_file), ignore=["*.ipynb"])
         if identity:
             self._workdir.chmod(0o711)
             os.chown(sockets, *identity)
@@ -307,6 +311,8 @@ class SandboxedExecute(Execute):
         self._output_sizes = {}
         self._installed = False
         self.config.SandboxProvisioner.wall_seconds = self.notebook_timeout
+        self._judge_plan = self._release_judge_plan(resources)
+        self._judge = None
         started = time.monotonic()
         try:
             return super().preprocess(nb, resources, km)
@@ -316,13 +322,63 @@ class SandboxedExecute(Execute):
                 self._event("notebook-timeout")
             self._event(type(error).__name__)
             raise
+        finally:
+            self._stop_judge()
 
     def _event(self, event: str) -> None:
         self.findings["events"].append(event)
         GRADING_EVENTS.append(event)
 
     # -- tamper checks ----------------------------------------------------------
+    # -- the judge: test cells outside the student's interpreter ------------------
+    def _release_judge_plan(self, resources) -> dict | None:
+        """The judge's plan when the release notebook asks for one (read from the release, trusted)."""
+        ids = (resources or {}).get("nbgrader")
+        if not ids or "assignment" not in ids or "notebook" not in ids:
+            return None
+        from primer.grading.integrity import course_directory
+
+        coursedir = course_directory(self)
+        release = Path(coursedir.format_path(coursedir.release_directory, ".", ids["assignment"]))
+        release_nb = read_release(release / f"{ids['notebook']}.ipynb")
+        if release_nb is None or not release_wants_judge(release_nb):
+            return None
+        return judge_plan(release_nb)
+
+    def _judge_test(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id", f"cell {index + 1}")
+        try:
+            if self._judge is None:
+                self._judge = JudgeProcess(self._judge_plan, self.km.get_connection_info(),
+                                           timeout=float(self.timeout or 120), log=self.log)
+            answer = self._judge.run_test(cell.source)
+        except (JudgeFailed, OSError, ValueError) as error:
+            self.log.error("%s: the judge failed: %s", grade_id, error)
+            self._stop_judge()
+            answer = {"status": "error", "ename": "GradingError", "grader_error": True,
+                      "evalue": "the grader could not judge this test; a person will check it"}
+            self._event("judge-failed")
+        if answer.get("grader_error"):
+            self.findings["flags"].append(f"{grade_id}: the grader could not judge this test "
+                                          f"({answer.get('evalue', '')[:300]}): a person must check it")
+        if answer.get("interrupt"):
+            run_sync(self.km.interrupt_kernel)()
+        cell.outputs = verdict_outputs(answer)
+        return cell, resources
+
+    def _stop_judge(self) -> None:
+        if getattr(self, "_judge", None) is not None:
+            self._judge.stop()
+            self._judge = None
+
     def preprocess_cell(self, cell, resources, index):
+        if getattr(self, "_judge_plan", None) is not None and cell.cell_type == "code":
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and not meta.get("solution"):
+                return self._judge_test(cell, resources, index)
+            # The judge decides every score: the in-kernel tamper checks are not run.
+            return super().preprocess_cell(cell, resources, index)
         if not self.tamper_checks or cell.cell_type != "code":
             return super().preprocess_cell(cell, resources, index)
         if not self._installed:
