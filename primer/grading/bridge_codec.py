@@ -8,7 +8,9 @@ trusts nothing it reads:
 
 * only these kinds come back as values: None, bool, int, float, complex, str,
   bytes, slices, Ellipsis, list, tuple, dict, set, NIfTI images (array and
-  affine), NumPy arrays and scalars of a numeric, bool,
+  affine), scikit-learn estimators and splitters (rebuilt from their class,
+  constructor parameters and state, never with a cache or extra processes),
+  NumPy arrays and scalars of a numeric, bool,
   string or date dtype (never ``object``), torch tensors (as tensors of the
   judge's own torch), pandas Series, DataFrames and Index objects (rebuilt
   from arrays);
@@ -29,6 +31,49 @@ MAX_ITEMS = 2_000_000        # container items and array elements, per message
 MAX_STRING = 10_000_000      # characters of one string
 MAX_ARRAY_BYTES = 512 * 1024 ** 2  # all arrays of one message
 _ARRAY_KINDS = set("biufcUSMm")  # bool, ints, floats, complex, str, bytes, dates: never object or void
+
+
+# Packages whose functions and classes travel by name: each side uses its own copy.
+LIBRARIES = {"numpy", "scipy", "pandas", "sklearn", "torch", "nilearn", "nibabel", "matplotlib",
+             "math", "statistics", "random", "itertools", "functools", "collections", "copy",
+             "operator", "re", "string", "json"}
+
+
+def is_named_definition(obj) -> bool:
+    """A class, a plain function or a module's built-in function: never a bound method."""
+    import inspect
+
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        return True
+    return inspect.isbuiltin(obj) and (obj.__self__ is None or inspect.ismodule(obj.__self__))
+
+
+def library_object(origin):
+    """This interpreter's own library function or class named ``[module, qualname]``, or None."""
+    import importlib
+
+    if type(origin) is not list or len(origin) != 2 or not all(type(p) is str for p in origin):
+        return None
+    module_name, qualname = origin
+    if module_name.split(".")[0] not in LIBRARIES:
+        return None
+    try:
+        obj = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except Exception:
+        return None
+    return obj if callable(obj) else None
+
+
+def library_reference(obj) -> dict | None:
+    """``obj`` as a reference by name, when it is a library function or class."""
+    if not is_named_definition(obj):
+        return None
+    origin = [getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)]
+    if library_object(origin) is obj:
+        return {"@": "library", "origin": origin}
+    return None
 
 
 class BridgeDataError(ValueError):
@@ -81,6 +126,10 @@ def _encode(value, ref, depth):
         encoded = _encode_pandas(value, ref, depth)
         if encoded is not None:
             return encoded
+    elif module.startswith("sklearn."):
+        encoded = _encode_sklearn(value, ref, depth)
+        if encoded is not None:
+            return encoded
     elif module.startswith("nibabel") and kind.__name__ == "Nifti1Image":
         import numpy as np
 
@@ -102,6 +151,32 @@ def _encode_numpy(value):
     array = value if value.flags.c_contiguous else value.copy(order="C")  # keeps 0-d arrays 0-d
     return {"@": "ndarray", "dtype": array.dtype.str, "shape": list(array.shape),
             "b64": base64.b64encode(array.tobytes()).decode()}
+
+
+def _constructor_parameters(kind) -> list[str]:
+    import inspect
+
+    try:
+        signature = inspect.signature(kind.__init__)
+    except (TypeError, ValueError):
+        return []
+    return [name for name, p in signature.parameters.items() if name != "self"
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _encode_sklearn(value, ref, depth):
+    """A scikit-learn estimator or splitter as data: its class, constructor parameters, other state."""
+    kind = type(value)
+    if not (hasattr(value, "get_params") or hasattr(value, "split")):
+        return None
+    try:
+        names = _constructor_parameters(kind)
+        params = {name: getattr(value, name) for name in names if hasattr(value, name)}
+        state = {name: item for name, item in vars(value).items() if name not in params}
+    except Exception:
+        return None
+    return {"@": "sklearn", "class": [kind.__module__, kind.__qualname__],
+            "params": _encode(params, ref, depth + 1), "state": _encode(state, ref, depth + 1)}
 
 
 def _no_reference(obj):
@@ -377,6 +452,48 @@ class Decoder:
                 or type(affine) is not np.ndarray or affine.shape != (4, 4) or affine.dtype.kind != "f"):
             raise BridgeDataError("a malformed NIfTI image")
         return nibabel.Nifti1Image(array, affine)
+
+    # Parameters that only change where or how fast the judge works, never a result:
+    # a student's estimator rebuilt here never writes a cache or starts processes.
+    _SIDE_EFFECT_PARAMETERS = {"memory": None, "n_jobs": None, "verbose": False}
+
+    def _tag_sklearn(self, data, depth):
+        import importlib
+
+        origin, params, state = data.get("class"), data.get("params"), data.get("state")
+        if type(origin) is not list or len(origin) != 2 or not all(type(p) is str for p in origin) \
+                or not origin[0].startswith("sklearn."):
+            raise BridgeDataError("a malformed scikit-learn object")
+        try:
+            kind = importlib.import_module(origin[0])
+            for part in origin[1].split("."):
+                kind = getattr(kind, part)
+        except (ImportError, AttributeError):
+            raise BridgeDataError(f"no scikit-learn class {origin[1]!r}") from None
+        if not isinstance(kind, type) or not (hasattr(kind, "get_params") or hasattr(kind, "split")):
+            raise BridgeDataError(f"{origin[1]!r} is not a scikit-learn estimator or splitter")
+        params, state = self._decode(params, depth + 1), self._decode(state, depth + 1)
+        if type(params) is not dict or type(state) is not dict or not all(
+                type(k) is str and k.isidentifier() and not k.startswith("__") for k in [*params, *state]):
+            raise BridgeDataError("a malformed scikit-learn object")
+        allowed = set(_constructor_parameters(kind))
+        params = {k: self._SIDE_EFFECT_PARAMETERS.get(k, v) if k in self._SIDE_EFFECT_PARAMETERS else v
+                  for k, v in params.items() if k in allowed}
+        try:
+            obj = kind(**params)
+        except Exception as error:
+            raise BridgeDataError(f"the {origin[1]} could not be rebuilt ({type(error).__name__})") from None
+        for name, value in state.items():
+            if name not in self._SIDE_EFFECT_PARAMETERS:
+                obj.__dict__[name] = value
+        return obj
+
+    def _tag_library(self, data, depth):
+        """A library function or class named by the other side: this side's own copy of it."""
+        found = library_object(data.get("origin"))
+        if found is None:
+            raise BridgeDataError("an unknown library object")
+        return found
 
     def _tag_ref(self, data, depth):
         return self.make_handle(data)

@@ -16,12 +16,11 @@ operation: get, getattr, call, getitem, len, iter, bool, type.
 """
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import sys
 
-from primer.grading.bridge_codec import Decoder, encode
+from primer.grading.bridge_codec import Decoder, encode, is_named_definition
 
 MAX_ITER = 100_000
 _objects: dict[int, object] = {}   # reference id -> the object, kept alive for the judge
@@ -48,18 +47,11 @@ def _reference(obj) -> dict:
     kind = type(obj)
     reference = {"@": "ref", "id": key, "callable": callable(obj),
                  "mro": [[k.__module__, k.__qualname__] for k in kind.__mro__[:30]]}
-    if _is_named_definition(obj):  # a function or class the judge may have its own copy of
+    if is_named_definition(obj):  # a function or class the judge may have its own copy of
         origin = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
         if all(isinstance(part, str) for part in origin):
             reference["origin"] = list(origin)
     return reference
-
-
-def _is_named_definition(obj) -> bool:
-    """A class, a plain function or a module's built-in function: never a bound method."""
-    if inspect.isclass(obj) or inspect.isfunction(obj):
-        return True
-    return inspect.isbuiltin(obj) and (obj.__self__ is None or inspect.ismodule(obj.__self__))
 
 
 def _encode(value):

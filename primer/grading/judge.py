@@ -34,14 +34,10 @@ import sys
 import time
 import traceback
 
-from primer.grading.bridge_codec import BridgeDataError, Decoder, encode
+from primer.grading.bridge_codec import (LIBRARIES, BridgeDataError, Decoder, encode, library_object,
+                                         library_reference)
 
 MAX_STDOUT = 20_000
-# Modules the judge imports itself when the student's kernel names them (a module
-# object, or a library function's home): never a file of the submission.
-LIBRARIES = {"numpy", "scipy", "pandas", "sklearn", "torch", "nilearn", "nibabel", "matplotlib",
-             "math", "statistics", "random", "itertools", "functools", "collections", "copy",
-             "operator", "re", "string", "json", "primer"}
 MISSING = object()
 
 
@@ -139,8 +135,11 @@ class StudentKernel:
 
 
 def _reference_to_send(obj):
-    if isinstance(obj, Handle):
+    if type(obj) is Handle:
         return {"@": "ref", "id": object.__getattribute__(obj, "_key")}
+    library = library_reference(obj)
+    if library is not None:
+        return library
     raise TypeError(f"a {type(obj).__name__} cannot be handed to the student's code: only plain data "
                     "(numbers, strings, lists, arrays, tensors, data frames) and the student's own "
                     "objects can")
@@ -168,18 +167,7 @@ def _library_class(mro):
 
 def _library_object(origin):
     """The judge's own copy of a library function or class the student's kernel names, or None."""
-    if type(origin) is not list or len(origin) != 2 or not all(type(p) is str for p in origin):
-        return None
-    module_name, qualname = origin
-    if module_name.split(".")[0] not in LIBRARIES or module_name.split(".")[0] == "primer":
-        return None
-    try:
-        obj = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except Exception:
-        return None
-    return obj if callable(obj) else None
+    return library_object(origin)
 
 
 class Handle:

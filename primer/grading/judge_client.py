@@ -57,7 +57,9 @@ def judge_plan(release_nb) -> dict:
             continue
         imports += import_statements(_without_magics(cell.source))
         if (cell.metadata.get("primer", {}) or {}).get("judge") == "setup":
-            setup.append(cell.source)
+            # IPython's magics (%matplotlib inline) mean nothing to the judge.
+            setup.append("\n".join(line for line in cell.source.splitlines()
+                                    if not line.lstrip().startswith(("%", "!"))))
     return {"imports": list(dict.fromkeys(imports)), "setup": setup,
             "student_names": sorted(student_names)}
 
