@@ -82,6 +82,9 @@ def _answer(request: dict):
         namespace = _user_namespace()
         return {"@": "dict", "v": [[name, _encode(namespace[name]) if name in namespace else {"@": "missing"}]
                                    for name in request["names"]]}
+    if op == "run":  # a test's inputs built here (primer.grading.judge.split_test): never a check
+        exec(compile(request["source"], "<inputs of a test>", "exec"), _user_namespace())
+        return None
     if op == "forget":
         _objects.clear()
         return None

@@ -250,6 +250,34 @@ def loaded_names(source: str) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
 
 
+STUDENT_SIDE_BEGIN = "### BEGIN STUDENT SIDE"
+STUDENT_SIDE_END = "### END STUDENT SIDE"
+
+
+def split_test(source: str) -> list[tuple[str, str]]:
+    """A test cell cut into ("judge", code) and ("student", code) parts, in order.
+
+    Lines between ``### BEGIN STUDENT SIDE`` and ``### END STUDENT SIDE`` (at the
+    start of a line) build *inputs* in the student's process: objects the
+    student's code must be handed (a model, an optimizer, a probe that records
+    how it is used). They run there, so they never hold an expected value or a
+    check; the judge reads what they bound as data afterwards. Everything else
+    runs in the judge. In the student's own kernel the markers are comments.
+    """
+    parts, where, lines = [], "judge", []
+    for line in source.split("\n"):
+        marker = line.strip()
+        if marker in (STUDENT_SIDE_BEGIN, STUDENT_SIDE_END) and line == line.lstrip():
+            if lines:
+                parts.append((where, "\n".join(lines)))
+            where, lines = ("student" if marker == STUDENT_SIDE_BEGIN else "judge"), []
+            continue
+        lines.append(line)
+    if any(line.strip() for line in lines):
+        parts.append((where, "\n".join(lines)))
+    return [(w, code) for w, code in parts if code.strip()]
+
+
 def import_statements(source: str) -> list[str]:
     """The top-level import statements of a cell, each as its own source line."""
     try:
@@ -289,21 +317,27 @@ class Judge:
             return _failed("GradingError", "the grader could not prepare its own copy of the course's "
                            f"data ({self.setup_error}); a person must grade this test", grader=True)
         output = io.StringIO()
+        built_there: set[str] = set()  # names the student-side blocks of this test bind
         try:
-            code = compile(source, "<test>", "exec")
-            needed = sorted(name for name in loaded_names(source)
-                            if name in self.student_names
-                            or (name not in self.trusted and not hasattr(builtins, name)))
-            if needed:
-                values = self.kernel.ask({"op": "get", "names": needed})
-                for name, value in values.items():
-                    if value is MISSING:
-                        self.namespace.pop(name, None)
-                    else:
-                        self.namespace[name] = value
-            with contextlib.redirect_stdout(output):
-                exec(code, self.namespace)
-            self.trusted |= bound_names(source) - self.student_names
+            for where, segment in split_test(source):
+                if where == "student":
+                    self.kernel.ask({"op": "run", "source": segment})
+                    built_there |= bound_names(segment)
+                    continue
+                code = compile(segment, "<test>", "exec")
+                needed = sorted(name for name in loaded_names(segment)
+                                if name in self.student_names or name in built_there
+                                or (name not in self.trusted and not hasattr(builtins, name)))
+                if needed:
+                    values = self.kernel.ask({"op": "get", "names": needed})
+                    for name, value in values.items():
+                        if value is MISSING:
+                            self.namespace.pop(name, None)
+                        else:
+                            self.namespace[name] = value
+                with contextlib.redirect_stdout(output):
+                    exec(code, self.namespace)
+                self.trusted |= bound_names(segment) - self.student_names - built_there
         except TimeoutError as error:
             return {**_failed("TimeoutError", str(error)), "interrupt": True, "stdout": _cut(output)}
         except BridgeDataError as error:
