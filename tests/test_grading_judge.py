@@ -1,8 +1,6 @@
 """Tests judged outside the student's interpreter: one hostile class, every grading path.
 
-An assignment whose release asks for the judge (``metadata.primer.judge =
-"outside"``, as 00, 01 and 02 of the course do) is graded by `primer
-autograde`, plain `nbgrader autograde`, the formgrader's Autograde call and
+One assignment is graded by `primer autograde`, plain `nbgrader autograde`, the formgrader's Autograde call and
 `primer grade-one` (the unit the cluster backends and the grading queue run).
 Its test cells run in the judge process (primer/grading/judge.py), which
 reads the student's values through a data-only bridge. The hostile class
@@ -145,7 +143,6 @@ def outside_source():
                       metadata=cell_meta("test_reverse", grade=True, locked=True, points=1)),
     ]
     notebook = python_notebook(cells)
-    notebook.metadata["primer"] = {"judge": "outside"}
     return notebook
 
 

@@ -1,9 +1,8 @@
 """The grader's side of the judge: start it for a notebook, hand it test cells, read verdicts.  [TRUSTED SIDE]
 
-``SandboxedExecute`` (primer.grading.sandbox) uses this when the release
-notebook asks for it (``metadata.primer.judge = "outside"``): every
-autograded test cell then runs in the judge process (primer.grading.judge)
-instead of the student's kernel, and the cell's outputs are written from the
+``SandboxedExecute`` (primer.grading.sandbox) uses this for every notebook
+whose release it finds: every autograded test cell runs in the judge process
+(primer.grading.judge) instead of the student's kernel, and the cell's outputs are written from the
 judge's verdict alone: its printed text and, on failure, an error. Nothing
 the student's code displays can reach a test cell's outputs, so no display
 or ``execute_result`` can earn points (nbgrader's ``determine_grade`` would
@@ -28,17 +27,12 @@ import nbformat
 
 from primer.grading.judge import bound_names, import_statements
 
-JUDGE_MODE = "outside"
 JUDGE_MEMORY = 8 * 1024 ** 3     # address space of the judge process, bytes
 _MAX_ANSWER = 1024 ** 2          # bytes of one verdict line
 
 
 class JudgeFailed(RuntimeError):
     """The judge process itself failed (not a test): nobody can say whether the answer was right."""
-
-
-def release_wants_judge(release_nb) -> bool:
-    return (release_nb.metadata.get("primer", {}) or {}).get("judge") == JUDGE_MODE
 
 
 def _nbgrader(cell) -> dict:

@@ -45,8 +45,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode, default
 
-from primer.grading.judge_client import (JudgeFailed, JudgeProcess, judge_plan, read_release,
-                                         release_wants_judge, verdict_outputs)
+from primer.grading.judge_client import JudgeFailed, JudgeProcess, judge_plan, read_release, verdict_outputs
 from primer.safecopy import Limits, copy_tree
 from primer.accounts import chown_tree
 
@@ -294,6 +293,9 @@ class SandboxedExecute(Execute):
     # leave time to drain (and drop) the rest, even on a busy machine.
     iopub_timeout = Integer(30, allow_none=True, config=True,
                             help="Seconds to wait for a cell's remaining output after its reply.")
+    judge_tests = Bool(True, config=True,
+                       help="Run every autograded test cell in the judge, outside the student's "
+                            "interpreter (primer.grading.judge); False: in the kernel, as nbgrader does.")
     tamper_checks = Bool(True, config=True,
                          help="Check, around every test cell, that the notebook's code did not "
                               "change how cells are run or judged.")
@@ -332,16 +334,20 @@ class SandboxedExecute(Execute):
     # -- tamper checks ----------------------------------------------------------
     # -- the judge: test cells outside the student's interpreter ------------------
     def _release_judge_plan(self, resources) -> dict | None:
-        """The judge's plan when the release notebook asks for one (read from the release, trusted)."""
+        """What the judge needs, read from the release notebook (the trusted copy); None without one."""
         ids = (resources or {}).get("nbgrader")
-        if not ids or "assignment" not in ids or "notebook" not in ids:
+        if not self.judge_tests or not ids or "assignment" not in ids or "notebook" not in ids:
             return None
         from primer.grading.integrity import course_directory
 
         coursedir = course_directory(self)
         release = Path(coursedir.format_path(coursedir.release_directory, ".", ids["assignment"]))
         release_nb = read_release(release / f"{ids['notebook']}.ipynb")
-        if release_nb is None or not release_wants_judge(release_nb):
+        if release_nb is None:
+            self.findings["flags"].append(
+                f"{ids['notebook']}: graded inside the notebook's interpreter, without the judge: the "
+                f"release notebook {release / (ids['notebook'] + '.ipynb')} is missing; a person must check "
+                "the scores")
             return None
         return judge_plan(release_nb)
 
@@ -373,27 +379,39 @@ class SandboxedExecute(Execute):
             self._judge = None
 
     def preprocess_cell(self, cell, resources, index):
-        if getattr(self, "_judge_plan", None) is not None and cell.cell_type == "code":
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade") and not meta.get("solution"):
-                return self._judge_test(cell, resources, index)
-            # The judge decides every score: the in-kernel tamper checks are not run.
+        if cell.cell_type != "code":
             return super().preprocess_cell(cell, resources, index)
-        if not self.tamper_checks or cell.cell_type != "code":
-            return super().preprocess_cell(cell, resources, index)
-        if not self._installed:
+        if self.tamper_checks and not self._installed:
             self._run_check(index, "install", "Grading could not start its checks in this kernel")
             self._installed = True
         meta = cell.metadata.get("nbgrader", {})
         if not (meta.get("grade") and not meta.get("solution")):
             return super().preprocess_cell(cell, resources, index)
         grade_id = meta.get("grade_id", f"cell {index + 1}")
-        before = self._run_check(index, "guard")
+        before = self._run_check(index, "guard") if self.tamper_checks else None
+        if self._judge_plan is not None:
+            # The judge decides; what the in-kernel check saw only asks a person to look.
+            if before is not None:
+                self._flag_tampering(grade_id, before)
+            return self._judge_test(cell, resources, index)
         cell, resources = super().preprocess_cell(cell, resources, index)
-        error_token = secrets.token_hex(8)
-        after = self._run_check(index, "canary", error_token=error_token)
-        self._judge(cell, grade_id, before, after)
+        if before is not None:
+            error_token = secrets.token_hex(8)
+            after = self._run_check(index, "canary", error_token=error_token)
+            self._judge(cell, grade_id, before, after)
         return cell, resources
+
+    def _flag_tampering(self, grade_id: str, before: dict) -> None:
+        report = before["report"]
+        if report is None:
+            seen = "stopped the grader's own check from running"
+        else:
+            seen = _listed(report["changed"] + report["lost"]) if report["changed"] or report["lost"] else ""
+            seen = f"changed {seen}" if seen else ""
+        if seen:
+            self.findings["flags"].append(
+                f"{grade_id}: before this test, the notebook's code {seen} (the test was judged "
+                "outside the notebook's interpreter; a person may want to look)")
 
     def _run_check(self, index: int, kind: str, fail_message: str | None = None,
                    error_token: str | None = None) -> dict:
