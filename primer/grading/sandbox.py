@@ -355,9 +355,7 @@ class SandboxedExecute(Execute):
         meta = cell.metadata.get("nbgrader", {})
         grade_id = meta.get("grade_id", f"cell {index + 1}")
         try:
-            if self._judge is None:
-                self._judge = JudgeProcess(self._judge_plan, self.km.get_connection_info(),
-                                           timeout=float(self.timeout or 120), log=self.log)
+            self._start_judge()
             answer = self._judge.run_test(cell.source)
         except (JudgeFailed, OSError, ValueError) as error:
             self.log.error("%s: the judge failed: %s", grade_id, error)
@@ -373,6 +371,12 @@ class SandboxedExecute(Execute):
         cell.outputs = verdict_outputs(answer)
         return cell, resources
 
+    def _start_judge(self) -> None:
+        """Start the judge (it imports and loads the course's data while the notebook runs)."""
+        if self._judge is None:
+            self._judge = JudgeProcess(self._judge_plan, self.km.get_connection_info(),
+                                       timeout=float(self.timeout or 120), log=self.log)
+
     def _stop_judge(self) -> None:
         if getattr(self, "_judge", None) is not None:
             self._judge.stop()
@@ -384,6 +388,11 @@ class SandboxedExecute(Execute):
         if self.tamper_checks and not self._installed:
             self._run_check(index, "install", "Grading could not start its checks in this kernel")
             self._installed = True
+            if self._judge_plan is not None:
+                try:
+                    self._start_judge()
+                except OSError as error:  # tried again, and reported, at the first test
+                    self.log.warning("the judge could not start yet: %s", error)
         meta = cell.metadata.get("nbgrader", {})
         if not (meta.get("grade") and not meta.get("solution")):
             return super().preprocess_cell(cell, resources, index)
