@@ -62,7 +62,7 @@ class StudentKernel:
         self.client.load_connection_info(connection)
         # Our answers come on shell only: never subscribe to iopub (a flood there is not ours).
         self.client.shell_channel.start()
-        self.client.shell_channel.socket.setsockopt(zmq.MAXMSGSIZE, 300 * 1024 ** 2)
+        self.client.shell_channel.socket.setsockopt(zmq.MAXMSGSIZE, 128 * 1024 ** 2)
         self.handles: dict[int, Handle] = {}
         self.timed_out = False
 
@@ -317,6 +317,7 @@ class Judge:
             return _failed("GradingError", "the grader could not prepare its own copy of the course's "
                            f"data ({self.setup_error}); a person must grade this test", grader=True)
         output = io.StringIO()
+        self.kernel.timed_out = False  # the grader interrupted the kernel after the last timeout
         built_there: set[str] = set()  # names the student-side blocks of this test bind
         try:
             for where, segment in split_test(source):
