@@ -15,7 +15,11 @@ holds the attack classes of issue 19 that the judge answers:
   the visible test expects;
 * hidden tests reaching the student: the answer reads its caller's frames,
   ``In``, ``linecache`` and the notebook files of its folder, and prints what
-  it finds.
+  it finds;
+* a gadget for the judge: a scikit-learn pipeline whose step is a library
+  function that writes a file where the student says (``torch.save``), for
+  the judge's own scikit-learn to run (functions never travel from the
+  student by name: they run in the student's sandbox).
 
 Each scores exactly what its answers earn (nothing), on every path, with the
 same scores everywhere; honest work, right or wrong, keeps its score and is
@@ -109,12 +113,29 @@ def _peek():
     print('PEEK', ' '.join(seen))
 _peek()""", "_peek(); return 0", "_peek(); return []\nprint('PEEK', ' '.join(SEEN))"),
 }
+# The course's data, loaded by the judge itself (a judge setup cell), never taken from the student.
+DATA = """from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler, FunctionTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+_rng = np.random.default_rng(0)
+X = _rng.normal(size=(60, 3))
+y = (X[:, 0] > 0).astype(int)"""
+# Where a library function named by the student would write, were the judge to run it.
+MARKER = Path("/tmp/primer-judge-gadget-ran")
 HONEST = {"honest": SOLUTION, "wrong": ("return float(np.mean(np.abs(np.asarray(a) - np.asarray(b))))",
                                         "return items")}
-FULL = {"test_mse": (2.0, 2.0), "test_reverse": (1.0, 1.0)}
-NOTHING = {"test_mse": (0.0, 2.0), "test_reverse": (0.0, 1.0)}
-EXPECTED = {"honest": FULL, "wrong": {"test_mse": (0.0, 2.0), "test_reverse": (0.0, 1.0)},
-            "untouched": NOTHING, **{name: NOTHING for name in CHEATS}}
+FULL = {"test_mse": (2.0, 2.0), "test_model": (1.0, 1.0), "test_reverse": (1.0, 1.0)}
+NOTHING = {"test_mse": (0.0, 2.0), "test_model": (0.0, 1.0), "test_reverse": (0.0, 1.0)}
+EXPECTED = {"honest": FULL, "wrong": {"test_mse": (0.0, 2.0), "test_model": (0.0, 1.0), "test_reverse": (0.0, 1.0)},
+            "untouched": NOTHING, "library_gadget": NOTHING, **{name: NOTHING for name in CHEATS}}
+# The model answers: honest, wrong (a model that sees only noise), and a pipeline whose first step is
+# a library function that writes where the student says (torch.save), for the judge's scikit-learn to run.
+MODELS = {"honest": "model = make_pipeline(StandardScaler(), LogisticRegression())",
+          "wrong": "model = make_pipeline(FunctionTransformer(lambda X: X[:, 1:]), LogisticRegression())",
+          "library_gadget": f"""
+import torch
+model = make_pipeline(FunctionTransformer(torch.save, kw_args={{'f': '{MARKER}'}}), LogisticRegression())"""}
 
 
 def outside_source():
@@ -133,6 +154,11 @@ def outside_source():
                       "assert np.allclose(mse(np.zeros(4), np.ones(4)), 1.0), 'all equal differences'\n"
                       "### END HIDDEN TESTS",
                       metadata=cell_meta("test_mse", grade=True, locked=True, points=2)),
+        new_code_cell(DATA, metadata={**cell_meta("data", locked=True), "primer": {"judge": "setup"}}),
+        new_code_cell("### BEGIN SOLUTION\nmodel = make_pipeline(StandardScaler(), LogisticRegression())\n"
+                      "### END SOLUTION", metadata=cell_meta("model", solution=True)),
+        new_code_cell("assert cross_val_score(model, X, y, cv=3).mean() > 0.8, 'the model should separate the groups'",
+                      metadata=cell_meta("test_model", grade=True, locked=True, points=1)),
         new_code_cell("def reverse(items):\n    ### BEGIN SOLUTION\n    " + SOLUTION[1] + "\n    ### END SOLUTION",
                       metadata=cell_meta("reverse", solution=True)),
         new_code_cell("assert reverse([1, 2, 3]) == [3, 2, 1], 'reverse([1, 2, 3]) is [3, 2, 1]'\n"
@@ -146,7 +172,7 @@ def outside_source():
     return notebook
 
 
-def _answer(release, before: str, mse: str, reverse: str):
+def _answer(release, before: str, mse: str, reverse: str, model: str = ""):
     notebook = nbformat.from_dict(json.loads(json.dumps(release)))
     for cell in notebook.cells:
         grade_id = nbgrader_meta(cell).get("grade_id")
@@ -154,13 +180,17 @@ def _answer(release, before: str, mse: str, reverse: str):
             cell.source = f"{before}\ndef mse(a, b):\n    {mse}"
         elif grade_id == "reverse":
             cell.source = f"def reverse(items):\n    {reverse}"
+        elif grade_id == "model" and model:
+            cell.source = model
     return notebook
 
 
 def _class(course: ScratchCourse) -> list[str]:
     release = nbformat.read(course.root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
     for student, (mse, reverse) in HONEST.items():
-        course.submit(student, ASSIGNMENT, _answer(release, "", mse, reverse))
+        course.submit(student, ASSIGNMENT, _answer(release, "", mse, reverse, MODELS[student]))
+    course.submit("library_gadget", ASSIGNMENT, _answer(release, "", "return 0", "return []",
+                                                       MODELS["library_gadget"]))
     for student, (before, mse, reverse) in CHEATS.items():
         course.submit(student, ASSIGNMENT, _answer(release, before, mse, reverse))
     course.submit("untouched", ASSIGNMENT, release)
@@ -218,6 +248,7 @@ def _grade_with_the_unit(course: ScratchCourse, students: list[str]) -> str:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    MARKER.unlink(missing_ok=True)
     base = tmp_path_factory.mktemp("judge")
     template = ScratchCourse(base / "template")
     (template.root / "source" / ASSIGNMENT).mkdir()
@@ -291,6 +322,11 @@ def test_the_feedback_holds_no_hidden_test(graded):
     assert len(pages) == len(EXPECTED)
     for page in pages:
         assert HIDDEN_MARK not in page.read_text(), page
+
+
+def test_a_library_function_named_by_the_student_never_runs_in_the_judge(graded):
+    # torch.save ran in the student's sandbox (its /tmp is its own), never on this machine.
+    assert not MARKER.exists()
 
 
 def test_the_judge_leaves_nothing_running(graded):

@@ -230,8 +230,12 @@ class Decoder:
     (a Handle, a module of the judge's own, ...).
     """
 
-    def __init__(self, make_handle: Callable[[dict], Any]):
+    def __init__(self, make_handle: Callable[[dict], Any], library_names: bool = True):
         self.make_handle = make_handle
+        # The judge never takes a function by name from the student: a library function
+        # called with arguments the student chose (a pickle loader and a path) would run
+        # the student's code in the judge. The student's side takes them from the judge.
+        self.library_names = library_names
         self.items = self.array_bytes = 0
 
     def decode(self, data):
@@ -490,7 +494,7 @@ class Decoder:
 
     def _tag_library(self, data, depth):
         """A library function or class named by the other side: this side's own copy of it."""
-        found = library_object(data.get("origin"))
+        found = library_object(data.get("origin")) if self.library_names else None
         if found is None:
             raise BridgeDataError("an unknown library object")
         return found

@@ -20,7 +20,7 @@ import itertools
 import json
 import sys
 
-from primer.grading.bridge_codec import Decoder, encode, is_named_definition
+from primer.grading.bridge_codec import Decoder, encode
 
 MAX_ITER = 100_000
 _objects: dict[int, object] = {}   # reference id -> the object, kept alive for the judge
@@ -47,10 +47,6 @@ def _reference(obj) -> dict:
     kind = type(obj)
     reference = {"@": "ref", "id": key, "callable": callable(obj),
                  "mro": [[k.__module__, k.__qualname__] for k in kind.__mro__[:30]]}
-    if is_named_definition(obj):  # a function or class the judge may have its own copy of
-        origin = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
-        if all(isinstance(part, str) for part in origin):
-            reference["origin"] = list(origin)
     return reference
 
 

@@ -96,7 +96,7 @@ class StudentKernel:
             data = result["data"]["application/json"]["ok"]
         except (KeyError, TypeError, AttributeError):
             raise BridgeDataError("the kernel's answer was not in the grader's format") from None
-        value = Decoder(self._reference).decode(data)
+        value = Decoder(self._reference, library_names=False).decode(data)
         if isinstance(value, StudentCodeError):
             raise value
         return value
@@ -116,10 +116,7 @@ class StudentKernel:
             return StudentCodeError(f"{name}: {message}")
         if tag == "module":
             return _library_module(data.get("name"))
-        if tag == "ref":
-            library = _library_object(data.get("origin"))
-            if library is not None:
-                return library
+        if tag == "ref":  # functions too: called with the judge's arguments, but in the student's process
             key = data.get("id")
             if type(key) is not int:
                 raise BridgeDataError("a malformed reference")
@@ -159,15 +156,10 @@ def _library_class(mro):
     student's process for data.
     """
     for entry in mro if type(mro) is list else []:
-        found = _library_object(entry)
+        found = library_object(entry)
         if isinstance(found, type) and found is not object:
             return found
     return Handle
-
-
-def _library_object(origin):
-    """The judge's own copy of a library function or class the student's kernel names, or None."""
-    return library_object(origin)
 
 
 class Handle:
@@ -225,6 +217,13 @@ class Handle:
 
     def __setattr__(self, name, value):
         raise TypeError("the judge does not change the student's objects")
+
+    # A handle is a reference: copying it (sklearn's clone does) copies the reference.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     def __repr__(self):
         return f"<the student's {object.__getattribute__(self, '_type').__name__} object>"
