@@ -21,7 +21,9 @@ oidc                PRIMER_OAUTH_CLIENT_ID, PRIMER_OAUTH_CLIENT_SECRET,
 lti                 PRIMER_LTI_CLIENT_ID, PRIMER_LTI_ISSUER,
                     PRIMER_LTI_AUTHORIZE_URL, PRIMER_LTI_JWKS_URL; optional
                     PRIMER_LTI_USERNAME_KEY (default email; use a claim that
-                    gives valid Unix names, e.g. a login id)
+                    gives valid Unix names, e.g. a login id); each log-in's
+                    names and LMS ids go to $PRIMER_RUNTIME/lti-roster.csv
+                    for `primer export` (primer/hub/lti_roster.py)
 ==================  ===========================================================
 """
 from __future__ import annotations
