@@ -1,11 +1,18 @@
-"""pyproject.toml declares what the course's modules import, once each."""
+"""pyproject.toml declares what the course's modules import, once each; the test tools stay out of
+the course venv, where students' kernels and users' servers run."""
 from __future__ import annotations
 
 import ast
 import importlib.metadata
+import os
 import re
+import stat
+import subprocess
 import sys
 import tomllib
+from pathlib import Path
+
+import pytest
 
 from conftest import REPO
 
@@ -48,3 +55,53 @@ def test_every_declared_pin_is_the_locked_one():
     for requirement in _project()["dependencies"]:
         name, _, version = requirement.partition("==")
         assert locked.get(_name(name)) == version.split()[0], f"{requirement} is not constraints.txt's pin"
+
+
+# -- the test tools stay out of the environment students' code runs in -------------------------
+
+TEST_TOOLS = ["pytest", "playwright", "kubernetes_validate", "pytest_timeout"]
+
+
+def test_the_course_venv_cannot_import_the_test_tools():
+    """Kernels and users' servers run the course venv's Python, without `make test`'s PYTHONPATH."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    for module in TEST_TOOLS:
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], env=env,
+                              capture_output=True, text=True)
+        assert done.returncode != 0 and "ModuleNotFoundError" in done.stderr, \
+            f"the course venv ({sys.prefix}) can import {module}"
+
+
+def test_the_test_tools_folder_is_beside_the_venv_and_private():
+    import pytest as test_tool
+    folder = Path(test_tool.__file__).resolve().parent.parent
+    assert folder == Path(f"{Path(sys.prefix).resolve()}-test-tools"), folder
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+@pytest.mark.root
+def test_a_grading_kernel_cannot_import_the_test_tools(tmp_path):
+    """A real sandboxed kernel, started from this process (which has the tools on its path)."""
+    import asyncio
+
+    from primer.grading.sandbox import SandboxedKernelManager
+
+    async def run() -> list[dict]:
+        manager = SandboxedKernelManager(kernel_name="python3")
+        await manager.start_kernel(cwd=str(tmp_path))
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=120)
+            replies = []
+            for module in TEST_TOOLS:
+                reply = await client.execute_interactive(f"import {module}", timeout=60,
+                                                         output_hook=lambda message: None)
+                replies.append(reply["content"])
+            return replies
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+
+    for module, reply in zip(TEST_TOOLS, asyncio.run(run())):
+        assert reply["status"] == "error" and reply["ename"] == "ModuleNotFoundError", (module, reply)
