@@ -32,7 +32,7 @@ lock: env           ## re-pin constraints.txt from the current venv
 	(echo '# Every package of the course environment, pinned (pip freeze of a working install).'; \
 	 echo '# Regenerate with `make lock` after changing pyproject.toml.'; \
 	 ($(VENV)/bin/pip freeze --exclude primer-course; $(VENV)/bin/pip freeze --path $$(scripts/test-tools)) \
-	   | sed 's/+cpu$$//' | sort -f -u) > constraints.txt
+	   | sed 's/+cpu$$//' | $(VENV)/bin/python -c "import sys; print(''.join(sorted(set(sys.stdin), key=lambda line: line.split('==')[0].lower())), end='')") > constraints.txt
 
 bench-grading: env  ## benchmark: plain nbgrader autograde vs primer autograde -j 2 (prints figures)
 	$(VENV)/bin/python benchmarks/grading_benchmark.py $(BENCH_ARGS)

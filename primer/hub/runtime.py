@@ -109,14 +109,6 @@ def parse_memory(value: str) -> int:
         raise ValueError(f"PRIMER_MEM_LIMIT={value!r}: use e.g. 2G, 512M or 0 (no limit)") from None
 
 
-def database_url(url: str) -> str:
-    """SQLAlchemy 2.1 takes postgresql:// for psycopg 3; the course pins psycopg2 (binary)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
-    return url
-
-
 def _unique(*groups) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for group in groups:
@@ -191,8 +183,8 @@ class HubRuntime:
             idle_timeout=int(idle),
             mem_limit=parse_memory(os.environ.get("PRIMER_MEM_LIMIT", "2G")),
             cpu_limit=cpu,
-            hub_db_url=database_url(os.environ.get("PRIMER_HUB_DB_URL", "")),
-            gradebook_url=database_url(os.environ.get("PRIMER_GRADEBOOK_URL", "")),
+            hub_db_url=os.environ.get("PRIMER_HUB_DB_URL", ""),
+            gradebook_url=os.environ.get("PRIMER_GRADEBOOK_URL", ""),
             keep_servers=os.environ.get("PRIMER_KEEP_SERVERS", "0") not in ("", "0", "false", "no"),
             shared_data_dir=os.environ.get("PRIMER_SHARED_DATA", ""),
             spawner=spawner,
