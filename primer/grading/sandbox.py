@@ -228,7 +228,8 @@ class SandboxProvisioner(LocalProvisioner):
 
     def _memory_cgroup_prefix(self) -> list[str]:
         """As root: the sandbox joins a cgroup of its own (v1 or v2, primer/grading/cgroups.py)."""
-        self._cgroup, why = cgroups.create(self.memory_limit, self.max_processes)
+        # pids: the account's processes and threads, plus the wrappers (timeout, bwrap, ...) run as root
+        self._cgroup, why = cgroups.create(self.memory_limit, self.max_processes + 16)
         if self._cgroup is None:  # the tmpfs sizes and rlimits still hold; the summary says so
             self.log.warning("no memory cgroup for this kernel: %s", why)
             GRADING_EVENTS.append(NO_MEMORY_CGROUP)
