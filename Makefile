@@ -7,11 +7,14 @@ PRIMER := $(VENV)/bin/primer
 hub: env            ## start the course hub on http://127.0.0.1:8000 (as root)
 	$(PRIMER) hub
 
-test: env           ## run the whole test suite
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+# The test tools live beside the course venv, not in it (scripts/test-tools): kernels cannot import them.
+PYTEST = PYTHONPATH=$$(scripts/test-tools) $(VENV)/bin/python -m pytest
+
+test: env           ## run the whole test suite (one file: make test PYTEST_ARGS=tests/test_x.py)
+	$(PYTEST) $(PYTEST_ARGS)
 
 test-fast: env      ## the tests that need neither root, a hub nor a browser (< 3 min; any user)
-	$(VENV)/bin/python -m pytest -m "not hub and not browser and not root and not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not hub and not browser and not root and not slow" $(PYTEST_ARGS)
 
 env:
 	@scripts/bootstrap
@@ -28,7 +31,8 @@ check: env          ## source/ without outputs, release/ in sync
 lock: env           ## re-pin constraints.txt from the current venv
 	(echo '# Every package of the course environment, pinned (pip freeze of a working install).'; \
 	 echo '# Regenerate with `make lock` after changing pyproject.toml.'; \
-	 $(VENV)/bin/pip freeze --exclude primer-course | sed 's/+cpu$$//') > constraints.txt
+	 ($(VENV)/bin/pip freeze --exclude primer-course; $(VENV)/bin/pip freeze --path $$(scripts/test-tools)) \
+	   | sed 's/+cpu$$//' | $(VENV)/bin/python -c "import sys; print(''.join(sorted(set(sys.stdin), key=lambda line: line.split('==')[0].lower())), end='')") > constraints.txt
 
 bench-grading: env  ## benchmark: plain nbgrader autograde vs primer autograde -j 2 (prints figures)
 	$(VENV)/bin/python benchmarks/grading_benchmark.py $(BENCH_ARGS)

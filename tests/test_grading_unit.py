@@ -286,3 +286,17 @@ def test_a_course_folder_without_settings_still_grades_in_the_sandbox(graded, tm
                   str(tmp_path / "scratch"), "--result", str(tmp_path / "result"))
     assert done.returncode == 1 and "does not run kernels in the sandbox" in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "result" / "result.json").exists()
+
+
+def test_the_summary_says_a_submission_was_graded_without_the_memory_cgroup(graded, tmp_path):
+    """A sandbox that got no memory cgroup (primer/grading/cgroups.py) is said, even when all went well."""
+    from primer.grading.parallel import SubmissionResult, record_merge
+
+    folder = tmp_path / "result"
+    shutil.copytree(graded["base"] / "results" / "honest", folder)
+    _edit_record(folder, lambda r: r.update(sandbox_events=["no-memory-cgroup"]))
+    course = copy_course(graded["template"], tmp_path / "course")
+    result = SubmissionResult("honest")
+    assert record_merge(course.root, ASSIGNMENT, result, folder, tmp_path / "honest.log")
+    assert result.status == "graded"
+    assert any("WITHOUT the sandbox's memory cgroup" in note for note in result.notes), result.notes

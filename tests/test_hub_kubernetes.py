@@ -262,12 +262,12 @@ def test_the_hub_needs_its_passwords_from_a_secret(values, monkeypatch):
 def test_the_pods_validate_strictly_for_the_documented_kubernetes_version(pods, tmp_path):
     assert f"Kubernetes {KUBERNETES_VERSION}" in (REPO / "docs" / "cluster.md").read_text()
     assert f"Kubernetes {KUBERNETES_VERSION}" in (REPO / "docs" / "kubernetes.md").read_text()
-    validate = Path(sys.executable).parent / "kubernetes-validate"
+    validate = [sys.executable, "-m", "kubernetes_validate"]  # a test tool (scripts/test-tools)
     manifest = tmp_path / "pods.yaml"
 
     def check(documents) -> subprocess.CompletedProcess:
         manifest.write_text("---\n".join(yaml.safe_dump(d) for d in documents))
-        return subprocess.run([str(validate), "--strict", "--kubernetes-version",
+        return subprocess.run([*validate, "--strict", "--kubernetes-version",
                                f"{KUBERNETES_VERSION}.0", str(manifest)], capture_output=True, text=True)
 
     done = check(pods.values())
@@ -527,8 +527,8 @@ def test_the_volume_and_grading_manifests_validate_strictly(values, pods):
     selector = api["spec"]["podSelector"]["matchLabels"]
     for role, pod in pods.items():
         assert (selector.items() <= pod["metadata"]["labels"].items()) is (role == "course"), role
-    validate = Path(sys.executable).parent / "kubernetes-validate"
-    done = subprocess.run([str(validate), "--strict", "--kubernetes-version", f"{KUBERNETES_VERSION}.0",
+    validate = [sys.executable, "-m", "kubernetes_validate"]  # a test tool (scripts/test-tools)
+    done = subprocess.run([*validate, "--strict", "--kubernetes-version", f"{KUBERNETES_VERSION}.0",
                            *map(str, manifests)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count(" passed for resource ") == len(documents), done.stdout
@@ -595,3 +595,45 @@ def test_helm_template_renders_and_rejects_a_misspelled_key(chart, values, tmp_p
     wrong.write_text(yaml.safe_dump(misspelled))
     done = subprocess.run(render + [str(wrong)], capture_output=True, text=True)
     assert done.returncode != 0 and "extraEnvironment" in done.stderr
+
+
+def test_the_graders_egress_reaches_the_api_server_address_only():
+    """docs/kubernetes.md: the grader account's server reaches the Kubernetes API, nothing else."""
+    documents = list(yaml.safe_load_all((HUB / "grading-rbac.yaml").read_text()))
+    (api,) = [d for d in documents if d["kind"] == "NetworkPolicy"]
+    assert api["spec"]["policyTypes"] == ["Egress"]
+    for rule in api["spec"]["egress"]:
+        blocks = [peer["ipBlock"] for peer in rule.get("to", [])]
+        assert blocks and len(blocks) == len(rule["to"]), f"egress to any address: {rule}"
+        assert all(b["cidr"].endswith("/32") and not b.get("except") for b in blocks), blocks
+        assert {p["port"] for p in rule["ports"]} <= {443, 6443}
+    docs = (REPO / "docs" / "kubernetes.md").read_text()
+    assert "kubectl get endpoints kubernetes" in docs and "API server's own address only" in docs
+
+
+def test_the_volumes_have_the_storage_class_the_docs_tell_you_to_set():
+    text = (HUB / "volumes.yaml").read_text()
+    claims = [d for d in yaml.safe_load_all(text) if d["kind"] == "PersistentVolumeClaim"]
+    classes = {claim["spec"].get("storageClassName") for claim in claims}
+    assert classes == {"rwx-storage-class"}, classes
+    assert "storageClassName (rwx-storage-class, three times)" in (REPO / "docs" / "kubernetes.md").read_text()
+
+
+def test_kubectl_is_a_supported_release_and_the_manifests_validate_for_it(values, pods, tmp_path):
+    """The user image's kubectl is the one docs/kubernetes.md names, and the manifests are valid there."""
+    pinned = re.search(r"^ARG KUBECTL_VERSION=v(\d+)\.(\d+)\.(\d+)$",
+                       (HUB / "Dockerfile.user").read_text(), re.M)
+    assert pinned, "Dockerfile.user pins no kubectl"
+    minor = int(pinned.group(2))
+    assert (int(pinned.group(1)), minor) >= (1, 35), "kubectl 1.34 and older are out of support"
+    docs = (REPO / "docs" / "kubernetes.md").read_text()
+    assert f"`kubectl` **1.{minor}**" in docs and f"`v1.{minor}.{pinned.group(3)}`" in docs
+    manifests = [HUB / "volumes.yaml", HUB / "grading-rbac.yaml"]
+    for name, pod in pods.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(pod))
+        manifests.append(path)
+    validate = [sys.executable, "-m", "kubernetes_validate"]  # a test tool (scripts/test-tools)
+    done = subprocess.run([*validate, "--strict", "--kubernetes-version", f"1.{minor}.0",
+                           *map(str, manifests)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

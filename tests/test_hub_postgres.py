@@ -22,7 +22,6 @@ import sqlalchemy
 
 from conftest import REPO
 from primer.accounts import is_running, run_as
-from primer.hub.runtime import database_url
 from primer.testing.hub import PASSWORD_STUDENT, CourseHub, HubUser, free_port_block, wait_for
 
 pytestmark = [pytest.mark.hub, pytest.mark.root]
@@ -104,7 +103,7 @@ def hub(postgres):
 def test_the_hub_keeps_its_users_in_postgresql(hub, postgres):
     student = HubUser(hub, hub.students[0])
     assert student.login(PASSWORD_STUDENT).status_code == 200
-    engine = sqlalchemy.create_engine(database_url(postgres.url("jupyterhub")))
+    engine = sqlalchemy.create_engine(postgres.url("jupyterhub"))
     with engine.connect() as connection:
         names = {row[0] for row in connection.execute(sqlalchemy.text("SELECT name FROM users"))}
         groups = {row[0] for row in connection.execute(sqlalchemy.text("SELECT name FROM groups"))}
@@ -119,7 +118,7 @@ def test_the_gradebook_is_in_postgresql(hub, postgres):
 
     # `primer hub` generated the released assignment as the instructor, with the
     # gradebook URL from their nbgrader config: its grade cells are in PostgreSQL.
-    with Gradebook(database_url(postgres.url("gradebook"))) as gradebook:
+    with Gradebook(postgres.url("gradebook")) as gradebook:
         assignment = gradebook.find_assignment(ASSIGNMENT)
         assert assignment.max_score > 0
         assert [nb.name for nb in assignment.notebooks] == ["prerequisites"]
@@ -138,7 +137,7 @@ def test_primer_export_reads_the_gradebook_nbgrader_is_configured_with(hub, post
     from nbgrader.api import Gradebook
 
     student = hub.students[0]
-    with Gradebook(database_url(postgres.url("gradebook"))) as gradebook:
+    with Gradebook(postgres.url("gradebook")) as gradebook:
         gradebook.update_or_create_student(student, first_name="Pat", last_name="Postgres")
         max_score = gradebook.find_assignment(ASSIGNMENT).max_score
     exports = hub.course / "exports"

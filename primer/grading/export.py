@@ -1,7 +1,6 @@
 """Export the gradebook: one CSV for the LMS, one per-question CSV for the instructor.
 
-    primer export <course_root> [--to folder] [--roster students.txt]
-    (or: python -m primer.grading.export ...)
+    primer export <course_root> [--to folder] [--roster roster.csv] [--canvas-ids NAME=ID,...]
 
 reads the gradebook that nbgrader's configuration names for that course (the
 course's ``nbgrader_config.py``, the instructor's ``~/.jupyter`` one with the
@@ -23,12 +22,26 @@ and writes, by default into ``<course_root>/exports/`` (ignored by git, as is
 * ``status`` is ``graded``, ``needs manual grading`` (written answers not yet
   graded, or a test nbgrader could not run) or ``missing`` (nothing
   submitted: score 0).
-* Moodle (Grades > Import > CSV file): map ``email`` or ``student_id`` (as the
-  username) to the user, and ``score`` to the grade item; import one
-  assignment at a time (filter the rows on ``assignment``).
-  Canvas (Grades > Import) wants one column per assignment: pivot the rows on
-  ``assignment`` with ``score`` as value and match students by ``student_id``
-  (SIS Login ID) or ``lms_user_id`` (filled by LTI log-ins).
+* the identity columns come from ``--roster`` (the hub's CSV roster, or the
+  LTI roster the hub records, primer/roster.py) and otherwise from the
+  gradebook's students; staff on the roster are left out.
+
+``grades_canvas.csv`` -- Canvas's gradebook import (Grades > Import), one row
+per student and one column per assignment::
+
+    Student,ID,SIS User ID,SIS Login ID,Section,00_setup,01_prerequisites,...
+    Points Possible,,,,,2,12,...
+
+``grades_moodle.csv`` -- Moodle's grade import (Grades > Import > CSV file),
+one row per student, one column per assignment, the user found by the column
+you map ("Map from" ``Email address``, ``ID number``, ``Username`` or ``User
+id`` to the same Moodle field)::
+
+    First name,Last name,Email address,ID number,Username,User id,00_setup,...
+
+In both, a grade is the score after any late penalty; a missing submission is
+0; a submission that still needs grading by hand is left empty, which both
+systems import as "no change" (docs/workshop.md, "Grades into the LMS").
 
 ``grades_breakdown.csv`` -- one row per student, assignment and graded cell::
 
@@ -48,7 +61,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -58,14 +70,22 @@ from sqlalchemy.engine import make_url
 from traitlets import Unicode
 
 from primer.course import venv_path
+from primer.roster import Person, read_people, write_people
 
 LMS_FILE = "grades_lms.csv"
 BREAKDOWN_FILE = "grades_breakdown.csv"
+CANVAS_FILE = "grades_canvas.csv"
+MOODLE_FILE = "grades_moodle.csv"
 LMS_COLUMNS = ["student_id", "lms_user_id", "first_name", "last_name", "email", "assignment",
                "score", "max_score", "percent", "status", "late_penalty", "timestamp"]
 BREAKDOWN_COLUMNS = ["student_id", "assignment", "notebook", "grade_id", "cell_type",
                      "auto_score", "manual_score", "extra_credit", "final_score", "max_score",
                      "status"]
+# Canvas's gradebook import: these five, then one column per assignment, then "Points Possible".
+CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+POINTS_POSSIBLE = "Points Possible"
+# Moodle's CSV grade import: map one of these to the Moodle user field of the same name.
+MOODLE_IDENTITY = ["First name", "Last name", "Email address", "ID number", "Username", "User id"]
 GRADED, NEEDS_MANUAL, MISSING = "graded", "needs manual grading", "missing"
 
 
@@ -73,20 +93,13 @@ class ExportError(RuntimeError):
     """The export cannot run; the message says what to do."""
 
 
-@dataclass(frozen=True)
-class _Person:
-    id: str
-    lms_user_id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-
-
 class CourseExport(ExportPlugin):
-    """nbgrader's export plugin for this course: the LMS and per-question CSVs in the folder ``to``."""
+    """nbgrader's export plugin for this course: the LMS, Canvas, Moodle and per-question CSVs."""
 
-    roster_file = Unicode("", help="A file of student ids, one a line: students never graded "
-                                   "get 'missing' rows too.").tag(config=True)
+    roster_file = Unicode("", help="A CSV roster (primer/roster.py): its students get rows even "
+                                   "if never graded, and their names and LMS ids.").tag(config=True)
+    canvas_ids = Unicode("", help="NAME=ID,...: Canvas assignment ids, so the import updates "
+                                  "those assignments instead of making new ones.").tag(config=True)
 
     def export(self, gradebook: Gradebook) -> None:
         if not gradebook.assignments:  # nbgrader opened (or made) a gradebook that holds nothing
@@ -95,22 +108,36 @@ class CourseExport(ExportPlugin):
                   "configuration names: pass the course directory (where nbgrader_config.py is), "
                   "after `nbgrader generate_assignment` and `nbgrader autograde`", file=sys.stderr)
             raise SystemExit(1)
-        roster = _read_roster(Path(self.roster_file)) if self.roster_file else ()
+        roster = read_people(Path(self.roster_file)) if self.roster_file else []
         destination = Path(self.to or "exports")
-        lms_rows, breakdown_rows = _collect_rows(gradebook, roster)
+        people = _people(gradebook, roster)
+        lms_rows, breakdown_rows = _collect_rows(gradebook, people)
+        assignments = sorted(gradebook.assignments, key=lambda a: a.name)
+        canvas_ids = _parse_canvas_ids(self.canvas_ids)
+        canvas_columns, canvas_rows = _canvas_table(people, assignments, lms_rows, canvas_ids)
+        moodle_columns, moodle_rows = _moodle_table(people, assignments, lms_rows)
         destination.mkdir(parents=True, exist_ok=True)
         for name, columns, rows in ((LMS_FILE, LMS_COLUMNS, lms_rows),
-                                    (BREAKDOWN_FILE, BREAKDOWN_COLUMNS, breakdown_rows)):
+                                    (BREAKDOWN_FILE, BREAKDOWN_COLUMNS, breakdown_rows),
+                                    (CANVAS_FILE, canvas_columns, canvas_rows),
+                                    (MOODLE_FILE, moodle_columns, moodle_rows)):
             self.log.info("writing %s", _write_csv(destination / name, columns, rows))
+        for person in people:
+            if not (person.email and person.sis_user_id):
+                print(f"note: {person.username} has no {'e-mail' if not person.email else 'SIS id'}"
+                      ": in Moodle map the user by a column every row has", file=sys.stderr)
 
 
 def export_grades(course_root: Path, destination_folder: Path | None = None, *,
-                  roster: Iterable[str] = ()) -> tuple[Path, Path]:
-    """Write the LMS and breakdown CSVs from the course's gradebook; return their paths.
+                  roster: Iterable[str | Person] = (), canvas_ids: dict[str, str] | None = None,
+                  ) -> tuple[Path, Path]:
+    """Write the LMS, breakdown, Canvas and Moodle CSVs from the course's gradebook.
 
-    The gradebook is the one nbgrader's configuration names when nbgrader runs
-    in ``course_root``. ``roster``: student ids to include even if the
-    gradebook has never seen them (they get "missing" rows).
+    Returns the LMS and breakdown paths; the Canvas and Moodle files are beside
+    them. The gradebook is the one nbgrader's configuration names when
+    nbgrader runs in ``course_root``. ``roster``: student ids or ``Person``s
+    (from a CSV roster) to include even if the gradebook has never seen them
+    ("missing" rows), with their names and LMS ids; staff are left out.
     ``destination_folder`` defaults to ``<course_root>/exports``.
     """
     course_root = Path(course_root).resolve()
@@ -119,19 +146,25 @@ def export_grades(course_root: Path, destination_folder: Path | None = None, *,
     destination = Path(destination_folder).resolve() if destination_folder else course_root / "exports"
     default_gradebook = course_root / "gradebook.db"
     had_gradebook = default_gradebook.exists()
-    with tempfile.NamedTemporaryFile("w", prefix="primer-roster-", suffix=".txt") as roster_file:
-        roster_file.write("".join(f"{student_id}\n" for student_id in roster))
-        roster_file.flush()
+    people = [p if isinstance(p, Person) else Person(username=p) for p in roster]
+    ids = ",".join(f"{name}={number}" for name, number in (canvas_ids or {}).items())
+    with tempfile.TemporaryDirectory(prefix="primer-roster-") as scratch:
+        roster_file = Path(scratch) / "roster.csv"
+        write_people(roster_file, people)
         result = subprocess.run(
             [sys.executable, "-m", "nbgrader", "export",
              "--exporter=primer.grading.export.CourseExport",  # by name: this may run as __main__
-             f"--to={destination}", f"--CourseExport.roster_file={roster_file.name}"],
+             f"--to={destination}", f"--CourseExport.roster_file={roster_file}",
+             f"--CourseExport.canvas_ids={ids}"],
             cwd=course_root, capture_output=True, text=True,
             env={**os.environ, "PATH": venv_path()})
     if result.returncode != 0:
         if not had_gradebook and default_gradebook.exists():
             default_gradebook.unlink()  # nbgrader made an empty one while trying
         raise ExportError(_last_lines(result.stderr) or f"nbgrader export failed ({result.returncode})")
+    for line in result.stderr.splitlines():
+        if line.startswith("note: "):
+            print(line, file=sys.stderr)
     return destination / LMS_FILE, destination / BREAKDOWN_FILE
 
 
@@ -141,13 +174,23 @@ def _last_lines(text: str, count: int = 5) -> str:
     return errors[-1] if errors else "\n".join(lines[-count:])
 
 
-def _collect_rows(gradebook: Gradebook, roster: Iterable[str]) -> tuple[list[dict], list[dict]]:
-    people = _people(gradebook, roster)
+def _parse_canvas_ids(text: str) -> dict[str, str]:
+    ids = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, number = item.partition("=")
+        if not number.strip().isdigit():
+            raise ExportError(f"--canvas-ids {item!r}: write ASSIGNMENT=ID with the number from "
+                              "the assignment's Canvas address (.../assignments/ID)")
+        ids[name.strip()] = number.strip()
+    return ids
+
+
+def _collect_rows(gradebook: Gradebook, people: list[Person]) -> tuple[list[dict], list[dict]]:
     lms_rows, breakdown_rows = [], []
     for assignment in sorted(gradebook.assignments, key=lambda a: a.name):
         for person in people:
             try:
-                submission = gradebook.find_submission(assignment.name, person.id)
+                submission = gradebook.find_submission(assignment.name, person.username)
             except MissingEntry:
                 submission = None
             lms_rows.append(_lms_row(person, assignment, submission))
@@ -155,17 +198,23 @@ def _collect_rows(gradebook: Gradebook, roster: Iterable[str]) -> tuple[list[dic
     return lms_rows, breakdown_rows
 
 
-def _people(gradebook: Gradebook, roster: Iterable[str]) -> list[_Person]:
-    known = {student.id: _Person(student.id, student.lms_user_id, student.first_name,
-                                 student.last_name, student.email)
+def _people(gradebook: Gradebook, roster: list[Person]) -> list[Person]:
+    """The gradebook's students and the roster's, the roster's details first; no staff."""
+    known = {student.id: Person(student.id, first_name=student.first_name or "",
+                                last_name=student.last_name or "", email=student.email or "",
+                                lms_user_id=student.lms_user_id or "")
              for student in gradebook.students}
-    for student_id in roster:
-        known.setdefault(student_id, _Person(student_id))
-    return [known[student_id] for student_id in sorted(known)]
+    for person in roster:
+        if person.role != "student":
+            known.pop(person.username, None)
+            continue
+        stored = known.get(person.username, Person(person.username))
+        known[person.username] = Person(**{k: v or getattr(stored, k) for k, v in vars(person).items()})
+    return [known[name] for name in sorted(known)]
 
 
-def _lms_row(person: _Person, assignment, submission) -> dict:
-    row = {"student_id": person.id, "lms_user_id": person.lms_user_id,
+def _lms_row(person: Person, assignment, submission) -> dict:
+    row = {"student_id": person.username, "lms_user_id": person.lms_user_id,
            "first_name": person.first_name, "last_name": person.last_name,
            "email": person.email, "assignment": assignment.name,
            "max_score": assignment.max_score}
@@ -179,17 +228,50 @@ def _lms_row(person: _Person, assignment, submission) -> dict:
                   "late_penalty": penalty, "timestamp": submission.timestamp}
 
 
+def _grades(people, lms_rows) -> dict[tuple[str, str], float | None]:
+    """(student, assignment) -> the LMS grade; None (left empty) while it needs a person."""
+    return {(row["student_id"], row["assignment"]):
+            None if row["status"] == NEEDS_MANUAL else row["score"] for row in lms_rows}
+
+
+def _canvas_table(people, assignments, lms_rows, canvas_ids) -> tuple[list[str], list[dict]]:
+    titles = {a.name: f"{a.name} ({canvas_ids[a.name]})" if a.name in canvas_ids else a.name
+              for a in assignments}
+    columns = CANVAS_IDENTITY + list(titles.values())
+    grades = _grades(people, lms_rows)
+    rows = [{"Student": POINTS_POSSIBLE} | {titles[a.name]: a.max_score for a in assignments}]
+    for person in people:
+        name = ", ".join(part for part in (person.last_name, person.first_name) if part)
+        rows.append({"Student": name or person.username, "ID": person.lms_user_id,
+                     "SIS User ID": person.sis_user_id,
+                     "SIS Login ID": person.sis_login_id or person.username,
+                     "Section": person.section}
+                    | {titles[a.name]: grades[person.username, a.name] for a in assignments})
+    return columns, rows
+
+
+def _moodle_table(people, assignments, lms_rows) -> tuple[list[str], list[dict]]:
+    columns = MOODLE_IDENTITY + [a.name for a in assignments]
+    grades = _grades(people, lms_rows)
+    rows = [{"First name": person.first_name, "Last name": person.last_name,
+             "Email address": person.email, "ID number": person.sis_user_id,
+             "Username": person.sis_login_id or person.username, "User id": person.lms_user_id}
+            | {a.name: grades[person.username, a.name] for a in assignments}
+            for person in people]
+    return columns, rows
+
+
 def _percent(score: float, max_score: float) -> float:
     return round(100.0 * score / max_score, 2) if max_score else 0.0
 
 
-def _breakdown_rows(person: _Person, assignment, submission) -> list[dict]:
+def _breakdown_rows(person: Person, assignment, submission) -> list[dict]:
     if submission is None:
-        return [{"student_id": person.id, "assignment": assignment.name,
+        return [{"student_id": person.username, "assignment": assignment.name,
                  "notebook": notebook.name, "grade_id": cell.name, "cell_type": cell.cell_type,
                  "final_score": 0.0, "max_score": cell.max_score, "status": MISSING}
                 for notebook in assignment.notebooks for cell in notebook.grade_cells]
-    return [{"student_id": person.id, "assignment": assignment.name,
+    return [{"student_id": person.username, "assignment": assignment.name,
              "notebook": notebook.name, "grade_id": grade.name, "cell_type": grade.cell.cell_type,
              "auto_score": grade.auto_score, "manual_score": grade.manual_score,
              "extra_credit": grade.extra_credit, "final_score": grade.score,
@@ -219,31 +301,44 @@ def _cell(value) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m primer.grading.export",
-        description="Export nbgrader grades: an LMS-ready CSV and a per-question breakdown.")
+        prog="primer export",
+        description="Export nbgrader grades: an LMS CSV, Canvas's and Moodle's gradebook imports, "
+                    "and a per-question breakdown.")
     parser.add_argument("course_root", type=Path, nargs="?", default=Path("."),
                         help="the course directory; its nbgrader configuration names the "
                              "gradebook (default: here)")
     parser.add_argument("--to", type=Path, default=None, metavar="FOLDER",
                         help="where to write the CSVs (default: <course_root>/exports, ignored by git)")
     parser.add_argument("--roster", type=Path, default=None, metavar="FILE",
-                        help="a file of student ids, one a line: students never graded get "
-                             "'missing' rows too")
+                        help="the hub's CSV roster (username,role,first_name,last_name,email,"
+                             "lms_user_id,sis_user_id,...), or the LTI roster the hub records "
+                             "($PRIMER_RUNTIME/lti-roster.csv); a plain list of ids, one a line, "
+                             "works too. Its students get rows even if never graded; its staff none")
+    parser.add_argument("--canvas-ids", default="", metavar="NAME=ID,...",
+                        help="Canvas ids of assignments that exist in Canvas already (the number "
+                             "in .../assignments/ID): the import updates them instead of adding new ones")
     args = parser.parse_args(argv)
     try:
-        roster = _read_roster(args.roster) if args.roster else ()
-        lms_csv, breakdown_csv = export_grades(args.course_root, args.to, roster=roster)
-    except (ExportError, OSError) as error:
+        roster = read_roster(args.roster) if args.roster else []
+        lms_csv, breakdown_csv = export_grades(args.course_root, args.to, roster=roster,
+                                               canvas_ids=_parse_canvas_ids(args.canvas_ids))
+    except (ExportError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"LMS grades: {lms_csv}")
+    print(f"Canvas gradebook import: {lms_csv.parent / CANVAS_FILE}")
+    print(f"Moodle grade import: {lms_csv.parent / MOODLE_FILE}")
     print(f"per-question grades: {breakdown_csv}")
     return 0
 
 
-def _read_roster(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text().splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+def read_roster(path: Path) -> list[Person]:
+    """A CSV roster (a header line naming ``username``), or student ids one a line."""
+    lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    if lines and "," in lines[0]:
+        return read_people(path)  # refuses a CSV without its username header, saying so
+    return [Person(username=line) for line in lines]
 
 
 if __name__ == "__main__":

@@ -46,6 +46,9 @@ _TIMED_OUT = "the notebook ran past its time limit and its kernel was stopped"
 _EVENTS = {
     "notebook-timeout": _TIMED_OUT,
     "output-cut": "a cell printed too much: the rest of its output was cut",
+    "no-memory-cgroup": "graded WITHOUT the sandbox's memory cgroup (no cgroup v1 memory controller "
+                        "or cgroup v2 memory controller here; the grader's log says why): only "
+                        "the per-process limits held",
 }
 # What a failed grading's error and sandbox events say, in words for the instructor.
 _ERRORS = [
@@ -215,7 +218,9 @@ def record_merge(course: Path, assignment: str, result: SubmissionResult, result
         said = " ".join([merged.error, *events])
         result.notes += list(dict.fromkeys(meaning for key, meaning in _ERRORS if key in said)) or [
             _unexplained_failure(said, log_path)]
-    result.notes += [_EVENTS[e] for e in dict.fromkeys(merged.events) if e in _EVENTS]
+    # The grading's own events (not the notebook's) that matter even when it went well.
+    said = [*merged.events, *(e for e in merged.sandbox_events if e == "no-memory-cgroup")]
+    result.notes += [_EVENTS[e] for e in dict.fromkeys(said) if e in _EVENTS]
     result.flags = merged.flags
     return True
 

@@ -29,7 +29,6 @@ import os
 import pwd
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode, default
 
+from primer.grading import cgroups
 from primer.grading.judge_client import JudgeFailed, JudgeProcess, judge_plan, read_release, verdict_outputs
 from primer.safecopy import Limits, copy_tree
 from primer.accounts import chown_tree
@@ -52,7 +52,6 @@ from primer.accounts import chown_tree
 SANDBOX_ACCOUNT = "primer-sandbox"  # + the worker's slot number: primer-sandbox0, 1, ...
 PROVISIONER_NAME = "primer-sandbox"  # entry point in pyproject.toml
 SUBMISSION_VIEW = "/run/primer-submission"  # the submission folder, read-only, inside the sandbox
-MEMORY_CGROUPS = Path("/sys/fs/cgroup/memory/primer-sandbox")  # cgroup v1
 GIB = 1024 ** 3
 MIB = 1024 ** 2
 
@@ -64,6 +63,7 @@ class SandboxError(RuntimeError):
 # What happened while grading in this process (time limits, dead kernels, cut
 # output), for primer autograde's workers to report without reading logs.
 GRADING_EVENTS: list[str] = []
+NO_MEMORY_CGROUP = "no-memory-cgroup"  # the sandbox ran without its cgroup (cgroups.create says why)
 
 
 def sandbox_account(slot: int | None = None) -> str:
@@ -154,7 +154,7 @@ class SandboxProvisioner(LocalProvisioner):
                               help="Larger files of a submission are not copied into its sandbox.")
 
     _workdir: Path | None = None
-    _cgroup: Path | None = None
+    _cgroup: cgroups.KernelCgroup | None = None
 
     async def pre_launch(self, **kwargs):
         km = self.parent
@@ -230,47 +230,25 @@ class SandboxProvisioner(LocalProvisioner):
         return [*join_cgroup, *drop, *limits, *wall, *sandbox, "--", *start, *kernel_cmd]
 
     def _memory_cgroup_prefix(self) -> list[str]:
-        """As root, with cgroup v1's memory controller: the sandbox joins a cgroup of its own."""
-        if not MEMORY_CGROUPS.parent.is_dir():
+        """As root: the sandbox joins a cgroup of its own (v1 or v2, primer/grading/cgroups.py)."""
+        # pids: the account's processes and threads, plus the wrappers (timeout, bwrap, ...) run as root
+        self._cgroup, why = cgroups.create(self.memory_limit, self.max_processes + 16)
+        if self._cgroup is None:  # the tmpfs sizes and rlimits still hold; the summary says so
+            self.log.warning("no memory cgroup for this kernel: %s", why)
+            GRADING_EVENTS.append(NO_MEMORY_CGROUP)
             return []
-        try:
-            self._cgroup = MEMORY_CGROUPS / f"kernel-{os.getpid()}-{secrets.token_hex(4)}"
-            self._cgroup.mkdir(parents=True)
-            (self._cgroup / "memory.limit_in_bytes").write_text(str(self.memory_limit))
-        except OSError:  # a container may not let us: the tmpfs sizes still hold
-            self._cgroup = None
-            return []
-        return ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self._cgroup / "cgroup.procs")]
+        return self._cgroup.join_prefix()
 
     async def cleanup(self, restart: bool = False) -> None:
         await super().cleanup(restart=restart)
         if restart:
             return
         if self._cgroup is not None:
-            _remove_cgroup(self._cgroup)
+            self._cgroup.remove()
             self._cgroup = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-
-def _remove_cgroup(cgroup: Path) -> None:
-    """Kill whatever is left in the cgroup, then remove it."""
-    for _ in range(50):
-        try:
-            pids = [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
-        except OSError:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            cgroup.rmdir()
-            return
-        except OSError:
-            time.sleep(0.1)
 
 
 class SandboxedExecute(Execute):

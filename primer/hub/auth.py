@@ -21,7 +21,9 @@ oidc                PRIMER_OAUTH_CLIENT_ID, PRIMER_OAUTH_CLIENT_SECRET,
 lti                 PRIMER_LTI_CLIENT_ID, PRIMER_LTI_ISSUER,
                     PRIMER_LTI_AUTHORIZE_URL, PRIMER_LTI_JWKS_URL; optional
                     PRIMER_LTI_USERNAME_KEY (default email; use a claim that
-                    gives valid Unix names, e.g. a login id)
+                    gives valid Unix names, e.g. a login id); each log-in's
+                    names and LMS ids go to $PRIMER_RUNTIME/lti-roster.csv
+                    for `primer export` (primer/hub/lti_roster.py)
 ==================  ===========================================================
 """
 from __future__ import annotations
@@ -33,6 +35,8 @@ from pathlib import Path
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from traitlets import Set, Unicode
 
+from primer.hub.course_setup import STAFF_GROUP
+from primer.hub.lti_roster import ROSTER_FILE as LTI_ROSTER, post_auth_hook
 from primer.hub.runtime import HubRuntime
 
 REQUIRED = {
@@ -122,3 +126,5 @@ def configure_authentication(c, runtime: HubRuntime, repo: Path) -> None:
         c.LTI13Authenticator.authorize_url = values["PRIMER_LTI_AUTHORIZE_URL"]
         c.LTI13Authenticator.jwks_endpoint = values["PRIMER_LTI_JWKS_URL"]
         c.LTI13Authenticator.username_key = os.environ.get("PRIMER_LTI_USERNAME_KEY", "email")
+        # Names, e-mail and LMS ids of each person, for `primer export` (primer/hub/lti_roster.py).
+        c.LTI13Authenticator.post_auth_hook = post_auth_hook(runtime.root / LTI_ROSTER, STAFF_GROUP)

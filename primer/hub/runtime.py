@@ -10,8 +10,9 @@ variable                    meaning                                     default
 PRIMER_RUNTIME              hub database, secrets, nbgrader exchange    /srv/primer
 PRIMER_HUB_IP               address the hub listens on                  127.0.0.1
 PRIMER_HUB_PORT             the proxy's public port; the hub's API,     8000
-                            the proxy's API and the formgrader service
-                            use the next three ports on 127.0.0.1
+                            the proxy's API, the formgrader and the
+                            grading queue use the next four ports
+                            (+1 to +4) on 127.0.0.1
 PRIMER_INSTRUCTORS          comma-separated instructor accounts (hub    demo-instructor
                             admins; the first owns the course)
 PRIMER_GRADERS              comma-separated grader accounts (use the    (none)
@@ -53,7 +54,6 @@ PRIMER_SLURM_SERVER_IP      slurm: address a server listens on in its   127.0.0.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import secrets
@@ -65,12 +65,12 @@ from jupyterhub.traitlets import ByteSpecification
 from traitlets import TraitError
 
 from primer.hub.password_rules import check_password
+from primer.roster import ROLES, read_people
 
 DEFAULT_STUDENTS = "demo-student-1,demo-student-2,demo-student-3"
 PASSWORD_VARIABLES = {"student": "PRIMER_STUDENT_PASSWORD", "instructor": "PRIMER_INSTRUCTOR_PASSWORD"}
 # Instructors (and graders) are hub admins or see every student's work: a longer password.
 PASSWORD_MIN_LENGTH = {"student": 8, "instructor": 32}
-ROLES = ("student", "grader", "instructor")
 
 
 def _names(variable: str, default: str, required: bool = True) -> list[str]:
@@ -84,25 +84,11 @@ def read_roster(path: Path) -> dict[str, list[str]]:
     """Accounts by role from a CSV roster with the columns ``username`` and ``role``.
 
     ``role`` is student, grader or instructor (empty means student); other
-    columns (names, e-mail) are allowed and ignored.
+    columns (names, e-mail, LMS ids: primer/roster.py) are allowed.
     """
     by_role: dict[str, list[str]] = {role: [] for role in ROLES}
-    try:
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        raise ValueError(f"roster {path} not found (PRIMER_ROSTER)") from None
-    if rows and "username" not in rows[0]:
-        raise ValueError(f"roster {path} has no 'username' column: the first line must be "
-                         "a header such as `username,role`")
-    for number, row in enumerate(rows, start=2):
-        name = (row.get("username") or "").strip().lower()
-        role = (row.get("role") or "student").strip().lower()
-        if not name:
-            continue
-        if role not in ROLES:
-            raise ValueError(f"{path}, line {number}: role {role!r} is not one of {', '.join(ROLES)}")
-        by_role[role].append(name)
+    for person in read_people(path):
+        by_role[person.role].append(person.username)
     return by_role
 
 
@@ -121,14 +107,6 @@ def parse_memory(value: str) -> int:
         return int(text) if text.isdigit() else ByteSpecification().validate(None, text)
     except TraitError:
         raise ValueError(f"PRIMER_MEM_LIMIT={value!r}: use e.g. 2G, 512M or 0 (no limit)") from None
-
-
-def database_url(url: str) -> str:
-    """SQLAlchemy 2.1 takes postgresql:// for psycopg 3; the course pins psycopg2 (binary)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
-    return url
 
 
 def _unique(*groups) -> tuple[str, ...]:
@@ -205,8 +183,8 @@ class HubRuntime:
             idle_timeout=int(idle),
             mem_limit=parse_memory(os.environ.get("PRIMER_MEM_LIMIT", "2G")),
             cpu_limit=cpu,
-            hub_db_url=database_url(os.environ.get("PRIMER_HUB_DB_URL", "")),
-            gradebook_url=database_url(os.environ.get("PRIMER_GRADEBOOK_URL", "")),
+            hub_db_url=os.environ.get("PRIMER_HUB_DB_URL", ""),
+            gradebook_url=os.environ.get("PRIMER_GRADEBOOK_URL", ""),
             keep_servers=os.environ.get("PRIMER_KEEP_SERVERS", "0") not in ("", "0", "false", "no"),
             shared_data_dir=os.environ.get("PRIMER_SHARED_DATA", ""),
             spawner=spawner,
