@@ -219,7 +219,7 @@ def _cell(value) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m primer.grading.export",
+        prog="primer export",
         description="Export nbgrader grades: an LMS-ready CSV and a per-question breakdown.")
     parser.add_argument("course_root", type=Path, nargs="?", default=Path("."),
                         help="the course directory; its nbgrader configuration names the "

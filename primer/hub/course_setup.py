@@ -38,6 +38,7 @@ import grp
 import json
 import os
 import pwd
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -155,6 +156,26 @@ def server_config_path(runtime: HubRuntime, role: str) -> str:
                             str(course_config_file(runtime).parent)])
 
 
+# The staff's JupyterLab terminal: what a login shell reads, then the course tools
+# (nbgrader, primer) first on PATH, which /etc/profile would otherwise reset.
+STAFF_TERMINAL_RC = """# Written by the course hub set-up: the staff's JupyterLab terminal (primer/hub/course_setup.py)
+[ -r /etc/profile ] && . /etc/profile
+for startup in "$HOME/.bash_profile" "$HOME/.bash_login" "$HOME/.profile"; do
+  [ -r "$startup" ] && {{ . "$startup"; break; }}
+done
+PATH={venv_bin}:$PATH
+export PATH
+"""
+
+
+def staff_terminal_settings(folder: Path) -> dict:
+    """ServerApp settings that start the staff's terminals with the course tools on PATH."""
+    rc = folder / "terminal_bashrc"
+    _write(rc, STAFF_TERMINAL_RC.format(venv_bin=shlex.quote(str(Path(sys.prefix) / "bin"))))
+    return {"ServerApp": {"terminado_settings": {
+        "shell_command": ["/bin/bash", "--rcfile", str(rc), "-i"]}}}
+
+
 def write_server_config(runtime: HubRuntime, repo: Path) -> dict[str, Path]:
     """Jupyter settings for the students' and the staff's servers (root-owned, world-readable).
 
@@ -173,6 +194,9 @@ def write_server_config(runtime: HubRuntime, repo: Path) -> dict[str, Path]:
                 {"ServerApp": {"jpserver_extensions": STUDENT_DISABLED_SERVER_EXTENSIONS}}, indent=1))
             _write(folder / "labconfig" / "page_config.json", json.dumps(
                 {"disabledExtensions": STUDENT_DISABLED_LAB_PLUGINS}, indent=1))
+        else:  # students' terminals stay a plain login shell: no course tools on PATH
+            _write(folder / "jupyter_server_config.json",
+                   json.dumps(staff_terminal_settings(folder), indent=1))
     return folders
 
 
