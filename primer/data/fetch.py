@@ -111,10 +111,19 @@ def _folders(data_dir: Path) -> set[Path]:
     return found | ({p for p in data_dir.rglob("*") if p.is_dir()} if data_dir.is_dir() else set())
 
 
+NILEARN_README = "# Nilearn data folder"  # nilearn marks every data folder it uses with one
+
+
 def _remove_new_empty_folders(data_dir: Path, existed: set[Path]) -> None:
     """A failed fetch leaves no empty folder it made (the next fetch would trust them)."""
     new = [p for p in _folders(data_dir) if p not in existed]
     for folder in sorted(new, key=lambda p: len(p.parts), reverse=True):
+        readme = folder / "README.md"
+        try:
+            if readme.is_file() and readme.read_text().startswith(NILEARN_README):
+                readme.unlink()
+        except OSError:
+            pass
         try:
             folder.rmdir()  # only if empty: files nilearn did get stay for the next attempt
         except OSError:

@@ -67,10 +67,11 @@ def _check_assignment(root: Path, name: str) -> None:
 
 
 def main(args) -> int:
+    if args.queue_verb in ("enable", "disable"):
+        _check_assignment(_runtime_root(), args.assignment)  # a typo changes nothing
     journal = _journal()
     try:
         if args.queue_verb in ("enable", "disable"):
-            _check_assignment(_runtime_root(), args.assignment)
             show = None if args.queue_verb == "disable" else args.show_scores
             journal.set_enabled(args.assignment, args.queue_verb == "enable", show)
             state = "on" if args.queue_verb == "enable" else "off"
