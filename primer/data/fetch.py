@@ -106,26 +106,24 @@ def fetch_dataset(dataset: str, data_dir: Path | str | None = None) -> Path:
 
 
 def _folders(data_dir: Path) -> set[Path]:
-    """``data_dir``, its parents and every folder under it that exist now."""
+    """``data_dir``, its parents and everything under it that exist now."""
     found = {p for p in (data_dir, *data_dir.parents) if p.is_dir()}
-    return found | ({p for p in data_dir.rglob("*") if p.is_dir()} if data_dir.is_dir() else set())
+    return found | (set(data_dir.rglob("*")) if data_dir.is_dir() else set())
 
 
 NILEARN_README = "# Nilearn data folder"  # nilearn marks every data folder it uses with one
 
 
 def _remove_new_empty_folders(data_dir: Path, existed: set[Path]) -> None:
-    """A failed fetch leaves no empty folder it made (the next fetch would trust them)."""
+    """A failed fetch leaves no empty folder it made (the next fetch would trust them), nor
+    the README nilearn adds to a data folder."""
     new = [p for p in _folders(data_dir) if p not in existed]
-    for folder in sorted(new, key=lambda p: len(p.parts), reverse=True):
-        readme = folder / "README.md"
+    for path in sorted(new, key=lambda p: len(p.parts), reverse=True):
         try:
-            if readme.is_file() and readme.read_text().startswith(NILEARN_README):
-                readme.unlink()
-        except OSError:
-            pass
-        try:
-            folder.rmdir()  # only if empty: files nilearn did get stay for the next attempt
+            if path.name == "README.md" and path.read_text().startswith(NILEARN_README):
+                path.unlink()
+            elif path.is_dir():
+                path.rmdir()  # only if empty: files nilearn did get stay for the next attempt
         except OSError:
             pass
 
