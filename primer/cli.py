@@ -19,6 +19,7 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 
 from primer.course import (cells_with_outputs, find_repo, generate_release,
                            release_differences, source_notebooks, strip_outputs, venv_path)
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     _tools_on_path()
+    # nbgrader's gradebook warns about its own session handling on every merge: noise to an instructor.
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted", module=r"nbgrader\.api")
     if argv and argv[0] == "export":
         from primer.grading.export import main as export_main
         return export_main(argv[1:])
