@@ -221,7 +221,7 @@ def test_08s_worked_example_files_are_never_released_nor_committed(tmp_path):
 
 @pytest.mark.parametrize("path", [".primer-cluster/runs/00_setup-1/tasks/0/00_setup/setup.ipynb",
                                   "some-course/.primer-cluster/runs/x/results/0/result.json",
-                                  ".primer-staging/00_setup/scratch/alice/setup.ipynb"])
+                                  "some-course/.primer-staging/00_setup/scratch/alice/setup.ipynb"])
 def test_grading_run_folders_never_reach_git(path):
     ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=REPO)
     assert ignored.returncode == 0, f"git would commit {path} (a copy of a submission)"
