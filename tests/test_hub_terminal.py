@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from browser_hub import Screenshots, browser, chromium_missing, hub_login
+from browser_hub import Screenshots, browser, hub, hub_login  # noqa: F401 (hub: the fixture)
 from primer.testing.hub import PASSWORD_INSTRUCTOR, PASSWORD_STUDENT, HubUser
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser, pytest.mark.root]
@@ -29,14 +29,6 @@ ASSIGNMENT = "00_setup"  # not released when the shared hub starts: the guide re
 VIEWPORT = {"width": 1400, "height": 1000}
 VENV_BIN = str(Path(sys.executable).parent)
 TERMINAL_SETTINGS = "lab/api/settings/@jupyterlab/terminal-extension:plugin"
-
-
-@pytest.fixture(scope="module")
-def hub(course_hub):
-    problem = chromium_missing()
-    if problem:
-        pytest.fail(problem)
-    return course_hub
 
 
 class Terminal:
