@@ -22,7 +22,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from browser_hub import Screenshots, browser, hub, hub_login  # noqa: F401 (hub: the fixture)
-from primer.testing.hub import PASSWORD_INSTRUCTOR, PASSWORD_STUDENT, HubUser
+from primer.testing.hub import PASSWORD_INSTRUCTOR, PASSWORD_STUDENT, HubUser, wait_for
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser, pytest.mark.root]
 ASSIGNMENT = "00_setup"  # not released when the shared hub starts: the guide releases it
@@ -139,3 +139,11 @@ def test_the_instructor_guide_in_a_jupyterlab_terminal(hub, students):
         finally:
             (shots.folder / "terminal-session.txt").write_text("\n".join(transcript) + "\n")
             print("\n".join(transcript))
+            for user in (*staff.values(), student):  # the next test logs in to a stopped server
+                stop_server(user)
+
+
+def stop_server(user: HubUser, timeout: float = 60) -> None:
+    user.api("DELETE", f"/hub/api/users/{user.name}/server")
+    wait_for(lambda: not user.api("GET", f"/hub/api/users/{user.name}").json().get("servers"),
+             timeout, f"{user.name}'s server stopped", every=0.5)
