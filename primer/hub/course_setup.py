@@ -16,6 +16,12 @@ so a change reaches everyone at the next start of the hub):
 * where the course and the gradebook are (``CourseDirectory.root``,
   ``db_url``): the course owner's ``~/.jupyter/nbgrader_config.py``.
 
+The staff's JupyterLab terminals start with the course tools (nbgrader,
+primer) first on PATH, after what a login shell reads (``staff_terminal_settings``);
+students' terminals stay plain login shells: what they may do is decided by
+Unix permissions and the exchange, not by PATH, and their kernels run the
+course's Python anyway (tests/test_hub_terminal.py).
+
 The course directory's own ``nbgrader_config.py``, which nbgrader reads last
 and so above all others, holds no setting: an older hub's copy of the
 repository's file there is moved aside to ``nbgrader_config.py.stale``.
