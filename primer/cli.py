@@ -33,7 +33,8 @@ BACKEND_ONLY_OPTIONS = {"dry_run": ("--dry-run", "kubernetes"),
 
 def check_backend_options(args) -> None:
     for name, (option, backend) in BACKEND_ONLY_OPTIONS.items():
-        if getattr(args, name) not in (None, False, []) and args.backend != backend:
+        value = getattr(args, name)
+        if value not in (None, []) and value is not False and args.backend != backend:
             raise ValueError(f"{option} applies to --backend {backend} only, not to --backend "
                              f"{args.backend}: drop it, or add --backend {backend}")
 
@@ -121,7 +122,7 @@ def cmd_autograde(args) -> int:
             return 0
     else:
         results = autograde_class(course, args.assignment, students=students,
-                                  workers=args.jobs or os.cpu_count() or 2)
+                                  workers=os.cpu_count() or 2 if args.jobs is None else args.jobs)
     print(format_summary(args.assignment, results))
     return 0 if all(r.status != "failed" for r in results) else 3
 
@@ -213,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     verbs.add_parser("survey", help="the feedback survey's answers as a table", add_help=False)
     if argv is None:
         argv = sys.argv[1:]
-    _tools_on_path()
+    if argv[:1] != ["hub"]:  # the hub keeps the environment it was started with, for every server
+        _tools_on_path()
     # nbgrader's gradebook warns about its own session handling on every merge: noise to an instructor.
     warnings.filterwarnings("ignore", message=r"Object of type <Submitted", module=r"nbgrader\.api")
     if argv and argv[0] == "export":
