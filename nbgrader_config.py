@@ -26,9 +26,12 @@ c.Exchange.timezone = "UTC"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
-# What nbgrader copies from a student's folder, and what it refuses.
+# What nbgrader copies (from source/ into a release, from a student's folder), and what it
+# refuses. 08's worked example writes its data beside the notebook when an author runs it
+# in source/: never shipped to the students.
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store", ".cache",
+    "example_images", "oasis_example.csv", "development.csv",
 ]
 c.CourseDirectory.max_file_size = 10_000  # kB per file
 

@@ -7,6 +7,7 @@
     primer autograde grade an assignment for the class, in parallel and sandboxed
                      (--backend local, slurm or kubernetes: docs/cluster.md)
     primer grade-one grade one submission into a self-contained result (what each backend runs)
+    primer merge     record a finished cluster run (Kubernetes --dry-run) in the gradebook
     primer export    grades as an LMS-ready CSV and a per-question breakdown
     primer survey    the feedback survey's answers as one table
     primer data fetch  download a real dataset once into the shared data folder (online hubs)
@@ -18,9 +19,31 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 
 from primer.course import (cells_with_outputs, find_repo, generate_release,
-                           release_differences, source_notebooks, strip_outputs)
+                           release_differences, source_notebooks, strip_outputs, venv_path)
+
+# Options that only mean something for one backend: refused with the others
+# (a --dry-run the local backend ignored would grade the class for real).
+BACKEND_ONLY_OPTIONS = {"dry_run": ("--dry-run", "kubernetes"),
+                        "sbatch_option": ("--sbatch-option", "slurm"),
+                        "jobs": ("-j/--jobs", "local")}
+
+
+def check_backend_options(args) -> None:
+    for name, (option, backend) in BACKEND_ONLY_OPTIONS.items():
+        value = getattr(args, name)
+        if value not in (None, []) and value is not False and args.backend != backend:
+            raise ValueError(f"{option} applies to --backend {backend} only, not to --backend "
+                             f"{args.backend}: drop it, or add --backend {backend}")
+
+
+def _tools_on_path() -> None:
+    """This environment's tools first on PATH, for every process primer starts: nbgrader runs
+    `alembic` by name, so `.venv/bin/primer` must work without the venv on PATH."""
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != os.path.dirname(sys.executable):
+        os.environ["PATH"] = venv_path()
 
 
 def cmd_hub(args) -> int:
@@ -84,6 +107,7 @@ def cmd_check(args) -> int:
 def cmd_autograde(args) -> int:
     from primer.grading.parallel import autograde_class, format_summary
 
+    check_backend_options(args)
     course = find_repo(args.course)
     students = args.student or None
     if args.backend == "slurm":
@@ -97,7 +121,17 @@ def cmd_autograde(args) -> int:
         if results is None:  # --dry-run: the manifests were printed
             return 0
     else:
-        results = autograde_class(course, args.assignment, students=students, workers=args.jobs)
+        results = autograde_class(course, args.assignment, students=students,
+                                  workers=os.cpu_count() or 2 if args.jobs is None else args.jobs)
+    print(format_summary(args.assignment, results))
+    return 0 if all(r.status != "failed" for r in results) else 3
+
+
+def cmd_merge(args) -> int:
+    from primer.grading.backends.kubernetes import merge_run
+    from primer.grading.parallel import format_summary
+
+    results = merge_run(find_repo(args.course), args.assignment, args.run_folder, partial=args.partial)
     print(format_summary(args.assignment, results))
     return 0 if all(r.status != "failed" for r in results) else 3
 
@@ -129,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     grade = verbs.add_parser("autograde", help="grade an assignment for the class, in parallel, sandboxed")
     grade.add_argument("assignment")
     grade.add_argument("--student", action="append", help="only this student (repeatable)")
-    grade.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2,
-                       help="parallel workers (default: one per core)")
+    grade.add_argument("-j", "--jobs", type=int, default=None,
+                       help="local: parallel workers (default: one per core)")
     grade.add_argument("--course", default=None, help="course directory (default: the current one)")
     grade.add_argument("--backend", choices=("local", "slurm", "kubernetes"), default="local",
                        help="where the submissions are graded (default: this machine)")
@@ -139,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--dry-run", action="store_true",
                        help="kubernetes: print the Job and NetworkPolicy for `kubectl apply -f -`")
     grade.set_defaults(run=cmd_autograde)
+    merge = verbs.add_parser("merge", help="record a finished cluster run in the gradebook (after "
+                             "`--backend kubernetes --dry-run | kubectl apply -f -`)")
+    merge.add_argument("assignment")
+    merge.add_argument("run_folder", help="the run folder --dry-run named (on the volume claim)")
+    merge.add_argument("--course", default=None, help="course directory (default: the current one)")
+    merge.add_argument("--partial", action="store_true",
+                       help="record the submissions that have a result, report the others as failed")
+    merge.set_defaults(run=cmd_merge)
     data = verbs.add_parser("data", help="real datasets for hubs that are online")
     data_verbs = data.add_subparsers(dest="data_verb", required=True)
     fetch = data_verbs.add_parser(
@@ -172,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     verbs.add_parser("survey", help="the feedback survey's answers as a table", add_help=False)
     if argv is None:
         argv = sys.argv[1:]
+    if argv[:1] != ["hub"]:  # the hub keeps the environment it was started with, for every server
+        _tools_on_path()
+    # nbgrader's gradebook warns about its own session handling on every merge: noise to an instructor.
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted", module=r"nbgrader\.api")
     if argv and argv[0] == "export":
         from primer.grading.export import main as export_main
         return export_main(argv[1:])

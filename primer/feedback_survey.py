@@ -318,17 +318,24 @@ def _format_report(table, blocks=RATING_BLOCKS):
 
 
 def main(argv=None):
-    """``python -m primer.feedback_survey <course_root> [--csv out.csv]``."""
+    """``primer survey [course_root] [--csv out.csv]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m primer.feedback_survey",
+        prog="primer survey",
         description="Collect the attendees' answers to the feedback survey into one table.",
     )
-    parser.add_argument("course_root", help="the nbgrader course directory")
+    parser.add_argument("course_root", nargs="?", default=None,
+                        help="the nbgrader course directory (default: the one you are in)")
     parser.add_argument("--assignment", default="07_feedback")
     parser.add_argument("--notebook", default="feedback.ipynb")
     parser.add_argument("--csv", metavar="PATH", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
     try:
+        if args.course_root is None:
+            from primer.course import CourseError, find_repo
+            try:
+                args.course_root = str(find_repo())
+            except CourseError as error:
+                raise ValueError(str(error)) from None
         table = collect_feedback(args.course_root, assignment=args.assignment,
                                  notebook=args.notebook)
     except (FileNotFoundError, ValueError) as error:

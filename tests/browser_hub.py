@@ -5,6 +5,8 @@ import contextlib
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
 
 CHROMIUM = "/usr/bin/chromium"
@@ -51,6 +53,15 @@ class Screenshots:
         path = self.folder / f"{self.count:02d}-{label}.png"
         page.screenshot(path=str(path))
         return path
+
+
+@pytest.fixture(scope="module")
+def hub(course_hub):
+    """The shared course hub, for a test that drives chromium (imported by the browser tests)."""
+    problem = chromium_missing()
+    if problem:
+        pytest.fail(problem)
+    return course_hub
 
 
 def hub_login(page, hub_url: str, name: str, password: str) -> None:

@@ -149,6 +149,19 @@ def test_fetch_offline_fails_with_a_message_that_says_what_to_do(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+def test_a_failed_fetch_leaves_no_empty_folders(tmp_path):
+    """An offline fetch makes no folder a later run would take for data (nor clutters the shared one)."""
+    for dataset in ("haxby", "development_fmri"):
+        data_dir = tmp_path / "shared" / dataset / "data"
+        result = run_offline("data", "fetch", "--dataset", dataset, "--data-dir", str(data_dir))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert not (tmp_path / "shared").exists(), sorted(map(str, (tmp_path / "shared").rglob("*")))
+    # Folders that were there before stay.
+    (tmp_path / "kept").mkdir()
+    run_offline("data", "fetch", "--dataset", "haxby", "--data-dir", str(tmp_path / "kept"))
+    assert (tmp_path / "kept").is_dir() and not any((tmp_path / "kept").iterdir())
+
+
 def test_unknown_dataset_is_refused_by_the_command(capsys):
     from primer.cli import main
 

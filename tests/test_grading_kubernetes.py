@@ -9,6 +9,8 @@ JOB_COMPLETION_INDEX set, gives the local backend's scores once merged.
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +142,56 @@ def test_without_a_cluster_it_says_what_to_do_and_leaves_nothing(course, tmp_pat
     runs_after = set(run_folder.rglob("*")) if run_folder.exists() else set()
     assert runs_after == runs_before, "the refused run's folder was left behind"
     assert scores(copy.root) == before
+
+
+def _pod_command(job: dict, run: Path, scratch: Path) -> list[str]:
+    """The Job's container command as a pod runs it, with the claim mapped to this machine."""
+    command = [arg.replace("/scratch/grading", str(scratch / "scratch-{index}"))
+               for arg in local_command(job, run)]
+    assert command[:3] == ["python", "-m", "primer.cli"]
+    return [sys.executable, *command[1:]]
+
+
+def test_dry_run_then_the_job_then_primer_merge_puts_the_grades_in_the_gradebook(course, tmp_path):
+    """README: `--dry-run | kubectl apply -f -`, then the documented `primer merge`, gives grades."""
+    pods = copy_course(course, tmp_path / "pods")
+    before = scores(pods.root)
+    done = primer("autograde", ASSIGNMENT, "--backend", "kubernetes", "--dry-run", cwd=pods.root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    policy, job = yaml.safe_load_all(done.stdout)
+    (said,) = [line for line in done.stderr.splitlines() if "primer merge" in line]
+    merge = shlex.split(said.lstrip("# "))
+    assert merge[:3] == ["primer", "merge", ASSIGNMENT], said
+    run = Path(merge[3])
+    # The run folder is where the manifests look: the claim's root is the default runs root.
+    claim_root = pods.root / ".primer-cluster"
+    mounts = {m["mountPath"]: m for m in job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts["/grading/release"]["subPath"] == f"{run.relative_to(claim_root)}/release"
+    assert (claim_root / mounts["/grading/release"]["subPath"]).is_dir()
+    assert f"{claim_root}" in done.stderr
+
+    # Before the Job has run: refused, nothing recorded, the run kept.
+    early = primer(*merge[1:], cwd=pods.root)
+    assert early.returncode == 1 and "no result yet" in early.stderr, early.stdout + early.stderr
+    assert scores(pods.root) == before and run.is_dir()
+
+    command = _pod_command(job, run, tmp_path)
+    for index in range(job["spec"]["completions"]):  # what each index's pod does
+        pod = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "PATH": venv_path(), "JOB_COMPLETION_INDEX": str(index)})
+        assert pod.returncode == 0, pod.stderr[-3000:]
+    merged = primer(*merge[1:], cwd=pods.root)
+    assert merged.returncode == 0, merged.stdout[-3000:] + merged.stderr[-3000:]
+    graded = scores(pods.root)
+    assert set(graded) == set(CLASS)
+    assert graded["honest"] == FULL and graded["custom_exception"] == NOTHING
+    assert "2 flagged for review" in merged.stdout and "  numpy_helpers: " in merged.stdout, merged.stdout
+    assert not run.exists(), "the merged run's copies of the submissions were left behind"
+
+
+def test_a_missing_image_setting_is_said_before_anything_is_copied(course, tmp_path):
+    copy = copy_course(course, tmp_path / "no-image")
+    shutil.rmtree(copy.root / ".primer-cluster", ignore_errors=True)  # the module's dry runs
+    done = primer("autograde", ASSIGNMENT, "--backend", "kubernetes", "--course", str(copy.root))
+    assert done.returncode == 1 and "c.ClusterGrading.image" in done.stderr, done.stderr[-2000:]
+    assert not (copy.root / ".primer-cluster").exists(), "copies of the submissions were left behind"

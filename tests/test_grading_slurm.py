@@ -15,7 +15,9 @@ import time
 
 import pytest
 
+from conftest import REPO
 from primer.course import venv_path
+from primer.grading.backends.slurm import LOCAL_CLUSTER_DIR, SYSTEM_CONF
 from test_grading_integrity import ASSIGNMENT, FULL, NOTHING
 from test_grading_unit import CLASS, copy_course, judge_course, primer, scores
 
@@ -130,3 +132,38 @@ def test_ctrl_c_cancels_the_job(slurm, tmp_path):
     while _queue(slurm) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _queue(slurm) == []
+
+
+def test_the_cluster_make_slurm_started_is_found_without_exporting_slurm_conf(slurm, tmp_path):
+    """README: `make slurm`, then `primer autograde A --backend slurm`, nothing exported."""
+    script = (REPO / "scripts" / "slurm-cluster").read_text()
+    assert f"dir=${{PRIMER_SLURM_DIR:-{LOCAL_CLUSTER_DIR}}}" in script  # where `make slurm` puts it
+    course = judge_course(tmp_path / "course", {"honest": CLASS["honest"]})
+    done = primer("autograde", ASSIGNMENT, "--backend", "slurm", "--course", str(course.root),
+                  env={**slurm, "SLURM_CONF": ""})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert scores(course.root)["honest"] == FULL
+    assert not (course.root / ".primer-cluster" / "runs").exists() or not any(
+        (course.root / ".primer-cluster" / "runs").iterdir()), "the run's copies were left behind"
+
+
+def test_an_sbatch_refusal_is_said_and_leaves_no_copies_behind(slurm, tmp_path):
+    course = judge_course(tmp_path / "course", {"honest": CLASS["honest"]})
+    done = primer("autograde", ASSIGNMENT, "--backend", "slurm", "--course", str(course.root),
+                  "--sbatch-option=--partition=no-such-partition", env=slurm)
+    assert done.returncode == 1 and "sbatch refused the grading job" in done.stderr, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    leftovers = list((course.root / ".primer-cluster").rglob("*.ipynb"))
+    assert not leftovers, f"copies of submissions left behind: {leftovers}"
+
+
+def test_without_any_slurm_configuration_it_says_what_to_export(tmp_path):
+    """No cluster needed: no SLURM_CONF, no /etc/slurm/slurm.conf, no `make slurm` cluster."""
+    assert not SYSTEM_CONF.exists(), f"this check needs a machine without {SYSTEM_CONF}"
+    course = judge_course(tmp_path / "course", {"honest": CLASS["honest"]})
+    done = primer("autograde", ASSIGNMENT, "--backend", "slurm", "--course", str(course.root),
+                  env={"SLURM_CONF": "", "PRIMER_SLURM_DIR": str(tmp_path / "no-cluster")})
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "make slurm" in done.stderr and "export SLURM_CONF=" in done.stderr, done.stderr
+    assert "resolve_ctls_from_dns_srv" not in done.stderr and "Traceback" not in done.stderr
+    assert not (course.root / ".primer-cluster").exists()

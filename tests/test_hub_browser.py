@@ -13,20 +13,12 @@ import re
 
 import pytest
 
-from browser_hub import Screenshots, browser, chromium_missing, hub_login
+from browser_hub import Screenshots, browser, hub, hub_login  # noqa: F401 (hub: the fixture)
 from primer.testing.hub import PASSWORD_INSTRUCTOR, PASSWORD_STUDENT
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser, pytest.mark.root]
 ASSIGNMENT = "01_prerequisites"
 VIEWPORT = {"width": 1400, "height": 900}
-
-
-@pytest.fixture(scope="module")
-def hub(course_hub):
-    problem = chromium_missing()
-    if problem:
-        pytest.fail(problem)
-    return course_hub
 
 
 def close_success_modal(page, timeout: float = 180_000) -> str:

@@ -90,14 +90,42 @@ def fetch_dataset(dataset: str, data_dir: Path | str | None = None) -> Path:
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    existed = _folders(data_dir)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise DataFetchError(f"cannot create the data folder {data_dir} ({error}); "
                              "run as a user who may write it (root on the hub) or pass --data-dir") from error
-    if dataset == "haxby":
-        return _fetch_haxby(data_dir)
-    return _fetch_development_connectomes(data_dir)
+    try:
+        if dataset == "haxby":
+            return _fetch_haxby(data_dir)
+        return _fetch_development_connectomes(data_dir)
+    except DataFetchError:
+        _remove_new_empty_folders(data_dir, existed)
+        raise
+
+
+def _folders(data_dir: Path) -> set[Path]:
+    """``data_dir``, its parents and everything under it that exist now."""
+    found = {p for p in (data_dir, *data_dir.parents) if p.is_dir()}
+    return found | (set(data_dir.rglob("*")) if data_dir.is_dir() else set())
+
+
+NILEARN_README = "# Nilearn data folder"  # nilearn marks every data folder it uses with one
+
+
+def _remove_new_empty_folders(data_dir: Path, existed: set[Path]) -> None:
+    """A failed fetch leaves no empty folder it made (the next fetch would trust them), nor
+    the README nilearn adds to a data folder."""
+    new = [p for p in _folders(data_dir) if p not in existed]
+    for path in sorted(new, key=lambda p: len(p.parts), reverse=True):
+        try:
+            if path.name == "README.md" and path.read_text().startswith(NILEARN_README):
+                path.unlink()
+            elif path.is_dir():
+                path.rmdir()  # only if empty: files nilearn did get stay for the next attempt
+        except OSError:
+            pass
 
 
 def _fetch_haxby(data_dir: Path) -> Path:

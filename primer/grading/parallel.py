@@ -144,14 +144,24 @@ def autograde_class(course: Path, assignment: str, students: list[str] | None = 
     gradebook by this process as soon as it is there (primer.grading.merge)."""
     import nbgrader.apps  # noqa: F401 - imported once here, shared by every forked worker
 
-    from primer.grading.unit import prepare_release
-
     course = Path(course).resolve()
     if workers < 1:
         raise ValueError("workers must be at least 1")
     results, queue = _class_results(course, assignment, students)
     log_folder = Path(log_folder or course / "autograded" / ".logs" / assignment)
     log_folder.mkdir(parents=True, exist_ok=True)
+    try:  # the staging folder holds copies of submissions: never left behind
+        return _grade_locally(course, assignment, results, queue, workers, per_student_timeout,
+                              log_folder)
+    finally:
+        shutil.rmtree(course / STAGING_FOLDER, ignore_errors=True)
+
+
+def _grade_locally(course: Path, assignment: str, results: dict[str, SubmissionResult],
+                   queue: list[str], workers: int, per_student_timeout: float,
+                   log_folder: Path) -> list[SubmissionResult]:
+    from primer.grading.unit import prepare_release
+
     work = course / STAGING_FOLDER / assignment
     release = prepare_release(course, assignment, work / "release")
 
@@ -177,7 +187,6 @@ def autograde_class(course: Path, assignment: str, students: list[str] | None = 
         record_merge(course, assignment, results[student], work / "results" / student,
                      log_folder / f"{student}.log")
     finish(course, assignment, results)
-    shutil.rmtree(course / STAGING_FOLDER, ignore_errors=True)
     return [results[s] for s in results]
 
 
@@ -185,8 +194,7 @@ def _class_results(course: Path, assignment: str, students: list[str] | None
                    ) -> tuple[dict[str, SubmissionResult], list[str]]:
     """Every wanted student's result so far, and those with a submission to grade."""
     if not (course / "release" / assignment).is_dir():
-        raise ValueError(f"no release/{assignment} in {course}: run "
-                         f"`nbgrader generate_assignment {assignment}` first")
+        raise ValueError(unknown_assignment(course, assignment))
     submitted = find_submissions(course, assignment)
     wanted = students or submitted
     results = {s: SubmissionResult(s) for s in wanted}
@@ -195,6 +203,21 @@ def _class_results(course: Path, assignment: str, students: list[str] | None
             results[student].status = "not submitted"
             results[student].notes.append(f"no submitted/{student}/{assignment} folder")
     return results, [s for s in wanted if s in submitted]
+
+
+def unknown_assignment(course: Path, assignment: str) -> str:
+    """What to say when ``assignment`` has no release/ folder: a typo, or not generated yet."""
+    def names(folder: str) -> list[str]:
+        path = course / folder
+        return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if path.is_dir() else []
+
+    released, written = names("release"), names("source")
+    if assignment in written:
+        return (f"{assignment} has no student version in {course / 'release'} yet: run "
+                f"`nbgrader generate_assignment {assignment}` first")
+    return (f"the course in {course} has no assignment {assignment!r}; its assignments are: "
+            f"{', '.join(released or written) or '(none: write one in source/)'}")
 
 
 def record_merge(course: Path, assignment: str, result: SubmissionResult, result_dir: Path,

@@ -84,6 +84,11 @@ def prepare_release(course: Path, assignment: str, destination: Path) -> Path:
         shutil.copyfile(path, target, follow_symlinks=False)
     (destination / "source" / assignment).mkdir(parents=True, exist_ok=True)
     write_release_config(config, destination / CONFIG)
+    if coursedir.db_url.startswith("sqlite:///") and not Path(coursedir.db_url[10:]).is_file():
+        # Opening it would create an empty gradebook that then stands in the way.
+        raise ValueError(f"no gradebook at {coursedir.db_url[10:]}: run "
+                         f"`nbgrader generate_assignment {assignment}` in {course} first (it records "
+                         "the assignment's tests there)")
     with Gradebook(coursedir.db_url) as gradebook:
         _copy_definitions(gradebook, assignment, destination / DEFINITIONS, coursedir.course_id)
     return destination

@@ -16,6 +16,12 @@ so a change reaches everyone at the next start of the hub):
 * where the course and the gradebook are (``CourseDirectory.root``,
   ``db_url``): the course owner's ``~/.jupyter/nbgrader_config.py``.
 
+The staff's JupyterLab terminals start with the course tools (nbgrader,
+primer) first on PATH, after what a login shell reads (``staff_terminal_settings``);
+students' terminals stay plain login shells: what they may do is decided by
+Unix permissions and the exchange, not by PATH, and their kernels run the
+course's Python anyway (tests/test_hub_terminal.py).
+
 The course directory's own ``nbgrader_config.py``, which nbgrader reads last
 and so above all others, holds no setting: an older hub's copy of the
 repository's file there is moved aside to ``nbgrader_config.py.stale``.
@@ -38,6 +44,7 @@ import grp
 import json
 import os
 import pwd
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -155,6 +162,26 @@ def server_config_path(runtime: HubRuntime, role: str) -> str:
                             str(course_config_file(runtime).parent)])
 
 
+# The staff's JupyterLab terminal: what a login shell reads, then the course tools
+# (nbgrader, primer) first on PATH, which /etc/profile would otherwise reset.
+STAFF_TERMINAL_RC = """# Written by the course hub set-up: the staff's JupyterLab terminal (primer/hub/course_setup.py)
+[ -r /etc/profile ] && . /etc/profile
+for startup in "$HOME/.bash_profile" "$HOME/.bash_login" "$HOME/.profile"; do
+  [ -r "$startup" ] && {{ . "$startup"; break; }}
+done
+PATH={venv_bin}:$PATH
+export PATH
+"""
+
+
+def staff_terminal_settings(folder: Path) -> dict:
+    """ServerApp settings that start the staff's terminals with the course tools on PATH."""
+    rc = folder / "terminal_bashrc"
+    _write(rc, STAFF_TERMINAL_RC.format(venv_bin=shlex.quote(str(Path(sys.prefix) / "bin"))))
+    return {"ServerApp": {"terminado_settings": {
+        "shell_command": ["/bin/bash", "--rcfile", str(rc), "-i"]}}}
+
+
 def write_server_config(runtime: HubRuntime, repo: Path) -> dict[str, Path]:
     """Jupyter settings for the students' and the staff's servers (root-owned, world-readable).
 
@@ -173,6 +200,9 @@ def write_server_config(runtime: HubRuntime, repo: Path) -> dict[str, Path]:
                 {"ServerApp": {"jpserver_extensions": STUDENT_DISABLED_SERVER_EXTENSIONS}}, indent=1))
             _write(folder / "labconfig" / "page_config.json", json.dumps(
                 {"disabledExtensions": STUDENT_DISABLED_LAB_PLUGINS}, indent=1))
+        else:  # students' terminals stay a plain login shell: no course tools on PATH
+            _write(folder / "jupyter_server_config.json",
+                   json.dumps(staff_terminal_settings(folder), indent=1))
     return folders
 
 

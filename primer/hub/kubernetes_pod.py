@@ -69,7 +69,7 @@ def grading_settings() -> str:
             f"c.ClusterGrading.image = {os.environ.get('JUPYTER_IMAGE', '')!r}\n"
             f"c.ClusterGrading.namespace = {os.environ.get('PRIMER_NAMESPACE', '')!r}\n"
             f"c.ClusterGrading.volume_claim = {GRADING_CLAIM!r}\n"
-            f"c.ClusterGrading.run_folder = {GRADING_MOUNT + '/runs'!r}\n"
+            f"c.ClusterGrading.run_folder = {GRADING_MOUNT!r}  # the claim's root: runs/<run> on it\n"
             f"c.ClusterGrading.run_as_user = {os.getuid()}\n")
 
 

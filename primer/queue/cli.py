@@ -11,6 +11,8 @@ Submissions made before an assignment is enabled are left to the instructor.
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -19,10 +21,13 @@ from primer.queue.settings import queue_folder
 
 
 def _journal() -> Journal:
-    from primer.accounts import require_root
-
-    require_root("`primer queue`")
-    root = Path(os.environ.get("PRIMER_RUNTIME", "/srv/primer"))
+    if os.geteuid() != 0:
+        # Root's: the switch decides what the hub's service runs on students' code.
+        primer = Path(sys.executable).parent / "primer"
+        raise ValueError("`primer queue` needs root: the queue's journal is root's (in "
+                         f"$PRIMER_RUNTIME/queue). Run it on the hub's machine as "
+                         f"`sudo {primer} {shlex.join(sys.argv[1:]) or 'queue status'}`")
+    root = _runtime_root()
     if not (root / "hub").is_dir():
         raise ValueError(f"no course hub has run in {root}: start it with `make hub`, or set "
                          "PRIMER_RUNTIME to the hub's runtime folder")
@@ -31,24 +36,42 @@ def _journal() -> Journal:
     return Journal(folder)
 
 
-def _check_assignment(name: str) -> None:
-    from primer.course import assignment_names, find_repo
+def _runtime_root() -> Path:
+    return Path(os.environ.get("PRIMER_RUNTIME", "/srv/primer"))
+
+
+def course_assignments(root: Path) -> list[str]:
+    """What the queue can grade: the assignments released on the hub (its exchange's outbound/),
+    else, before any release, those in this repository's source/."""
+    from primer.course import COURSE_ID, CourseError, assignment_names, find_repo
+
+    outbound = root / "exchange" / COURSE_ID / "outbound"
+    released = sorted(p.name for p in outbound.iterdir() if p.is_dir()) if outbound.is_dir() else []
+    if released:
+        return released
+    try:
+        return assignment_names(find_repo())
+    except CourseError:
+        raise ValueError(f"no assignment is released in {outbound} and this is not the course "
+                         "repository: release one first, or run this in the course repository") from None
+
+
+def _check_assignment(root: Path, name: str) -> None:
     from primer.grading.unit import check_name
 
     check_name("assignment", name)
-    try:
-        known = assignment_names(find_repo())
-    except Exception:  # noqa: BLE001 - run outside the repository: the hub will say if it is unknown
-        return
+    known = course_assignments(root)
     if name not in known:
-        raise ValueError(f"the course has no assignment {name!r}; it has {', '.join(known)}")
+        raise ValueError(f"the course has no assignment {name!r}; its assignments are: "
+                         f"{', '.join(known)}")
 
 
 def main(args) -> int:
+    if args.queue_verb in ("enable", "disable"):
+        _check_assignment(_runtime_root(), args.assignment)  # a typo changes nothing
     journal = _journal()
     try:
         if args.queue_verb in ("enable", "disable"):
-            _check_assignment(args.assignment)
             show = None if args.queue_verb == "disable" else args.show_scores
             journal.set_enabled(args.assignment, args.queue_verb == "enable", show)
             state = "on" if args.queue_verb == "enable" else "off"

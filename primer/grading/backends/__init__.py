@@ -8,6 +8,7 @@ side as soon as it is there (primer.grading.merge).
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -44,10 +45,22 @@ def cluster_settings(course: Path) -> ClusterGrading:
     return ClusterGrading(config=course_config(course))
 
 
+RUNS = "runs"  # each run is runs/<name> under the run folder: on Kubernetes, the claim's root
+
+
+def runs_root(course: Path, settings: ClusterGrading) -> Path:
+    """Where grading runs go: c.ClusterGrading.run_folder, default <course>/.primer-cluster
+    (git-ignored: every run holds copies of submissions)."""
+    return Path(settings.run_folder or course / ".primer-cluster")
+
+
 def new_run_folder(course: Path, settings: ClusterGrading, assignment: str) -> Path:
     """A fresh folder for one grading run of ``assignment``, on the shared filesystem."""
-    root = Path(settings.run_folder or course / ".primer-cluster")
-    folder = root / f"{assignment}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 100000}"
+    root = runs_root(course, settings)
+    folder = root / RUNS / f"{assignment}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 100000}"
     folder.mkdir(parents=True)
+    for parent in (root, root / RUNS):
+        if parent.stat().st_uid == os.geteuid():
+            parent.chmod(0o700)
     folder.chmod(0o700)  # students' work: only the grader reads it
     return folder

@@ -8,7 +8,9 @@ credentials: it sees the grading release (read only), its own submission
 (read only) and its own result folder, each a sub-folder of the run folder on
 a ReadWriteMany volume; this process merges every result into the gradebook.
 
-``--dry-run`` prints the manifests for ``kubectl apply -f -``. Without it they
+``--dry-run`` prints the manifests for ``kubectl apply -f -`` and leaves the
+run folder for the pods; ``primer merge`` (``merge_run``) records the finished
+run in the gradebook and removes the folder. Without it they
 are applied through the Kubernetes Python client (kubernetes_asyncio, as
 KubeSpawner) and the results merged as indexes complete; no cluster can run
 where this course is developed, so only its refusal without a cluster is
@@ -25,9 +27,9 @@ from pathlib import Path
 
 import yaml
 
-from primer.grading.backends import ClusterGrading, cluster_settings, new_run_folder
+from primer.grading.backends import RUNS, ClusterGrading, cluster_settings, new_run_folder, runs_root
 from primer.grading.parallel import SubmissionResult, _class_results, finish, record_merge
-from primer.grading.unit import RESULT_FILE, prepare_release
+from primer.grading.unit import RESULT_FILE, check_name, prepare_release
 
 KUBERNETES_VERSION = "1.33"  # backoffLimitPerIndex is GA from 1.33; docs/cluster.md names it
 MOUNT = "/grading"
@@ -43,13 +45,18 @@ def _quantity(memory: str) -> str:
     return f"{number}{unit.title()}i" if unit else number
 
 
+def claim_path(run_name: str) -> str:
+    """Where a run folder is on the volume claim, whose root is the runs root (runs_root)."""
+    return f"{RUNS}/{run_name}"
+
+
 def manifests(run_name: str, assignment: str, count: int, settings: ClusterGrading) -> list[dict]:
     """The NetworkPolicy and the Indexed Job grading ``count`` submissions of ``assignment``."""
     name = f"primer-grade-{run_name}".lower()[:63].rstrip("-")
     labels = {"app.kubernetes.io/name": "primer-grading", "primer.course/run": name}
     memory = _quantity(settings.memory)
     resources = {"cpu": str(settings.cpus_per_task), "memory": memory, "ephemeral-storage": "2Gi"}
-    run_path = f"runs/{run_name}"
+    run_path = claim_path(run_name)
     container = {
         "name": "grade",
         "image": settings.image or "REPLACE-WITH-THE-COURSE-IMAGE",
@@ -134,15 +141,19 @@ def prepare_run(course: Path, assignment: str, queue: list[str], settings: Clust
     from primer.grading.staging import stage_submission
 
     run = new_run_folder(course, settings, assignment)
-    prepare_release(course, assignment, run / "release")
-    for index, student in enumerate(queue):
-        task = run / "tasks" / str(index)
-        task.mkdir(parents=True)
-        (task / "student.txt").write_text(student)
-        # A link-free copy of this one submission: a pod sees nothing of the others.
-        stage_submission(course / "submitted" / student / assignment,
-                         course / "release" / assignment, task / assignment)
-        (run / "results" / str(index)).mkdir(parents=True)
+    try:
+        prepare_release(course, assignment, run / "release")
+        for index, student in enumerate(queue):
+            task = run / "tasks" / str(index)
+            task.mkdir(parents=True)
+            (task / "student.txt").write_text(student)
+            # A link-free copy of this one submission: a pod sees nothing of the others.
+            stage_submission(course / "submitted" / student / assignment,
+                             course / "release" / assignment, task / assignment)
+            (run / "results" / str(index)).mkdir(parents=True)
+    except BaseException:  # copies of submissions are never left behind
+        shutil.rmtree(run, ignore_errors=True)
+        raise
     return run
 
 
@@ -155,15 +166,18 @@ def autograde_on_kubernetes(course: Path, assignment: str, students: list[str] |
     if not queue:
         finish(course, assignment, results)
         return list(results.values())
+    if not settings.image and not dry_run:
+        raise ValueError("set c.ClusterGrading.image in nbgrader_config.py to the course's image")
+    documents = manifests("check", assignment, len(queue), settings)  # bad settings: before any copy
     run = prepare_run(course, assignment, queue, settings)
     documents = manifests(run.name, assignment, len(queue), settings)
     if dry_run:
         print(to_yaml(documents))
-        print(f"# The run folder {run} must be at runs/{run.name} on the volume claim "
-              f"{settings.volume_claim!r}; merge with primer.grading.merge.merge_result.", file=sys.stderr)
+        print(f"# Run folder: {run}. The volume claim {settings.volume_claim!r} must hold "
+              f"{runs_root(course, settings)} at its root, so that this run is "
+              f"{claim_path(run.name)} on it. When the Job has completed, record the grades:\n"
+              f"#   primer merge {assignment} {run}", file=sys.stderr)
         return None
-    if not settings.image:
-        raise ValueError("set c.ClusterGrading.image in nbgrader_config.py to the course's image")
     waiting = dict(enumerate(queue))
     log_hint = Path(f"kubectl logs -n {settings.namespace} job/{documents[1]['metadata']['name']}")
 
@@ -183,6 +197,41 @@ def autograde_on_kubernetes(course: Path, assignment: str, students: list[str] |
     finally:  # what the pods wrote is merged; after an error or Ctrl-C no pod reads it any more
         shutil.rmtree(run, ignore_errors=True)
     finish(course, assignment, results)
+    return list(results.values())
+
+
+def merge_run(course: Path, assignment: str, run: Path | str, partial: bool = False
+              ) -> list[SubmissionResult]:
+    """`primer merge A RUN`: record a finished run (``--dry-run`` then ``kubectl apply``) in the
+    gradebook through the trusted merge, then remove the run folder (it holds copies of
+    submissions). If an index has no result yet, nothing is recorded and the folder stays,
+    unless ``partial``: then those submissions are reported as failed."""
+    course = Path(course).resolve()
+    run = Path(run).resolve()
+    check_name("assignment", assignment)
+    tasks = run / "tasks"
+    if not tasks.is_dir() or not (run / "release").is_dir():
+        raise ValueError(f"{run} is not a grading run folder (no tasks/ and release/): give the folder "
+                         f"`primer autograde {assignment} --backend kubernetes --dry-run` named")
+    if not run.name.startswith(f"{assignment}-"):
+        raise ValueError(f"{run} is a run of another assignment ({run.name}), not of {assignment}")
+    indexes = sorted(int(p.name) for p in tasks.iterdir() if p.name.isdigit())
+    # student.txt was written by prepare_run, on this side; the pods mount tasks/ read only.
+    students = {index: check_name("student", (tasks / str(index) / "student.txt").read_text().strip())
+                for index in indexes}
+    missing = [index for index in indexes if not (run / "results" / str(index) / RESULT_FILE).is_file()]
+    if missing and not partial:
+        raise ValueError(f"the run has no result yet for {len(missing)} of {len(indexes)} submissions "
+                         f"(indexes {', '.join(map(str, missing[:20]))}): wait until the Job has "
+                         "completed (kubectl get job -n <namespace>), then run this again; an index "
+                         "that failed twice will never have one: then add --partial to record the "
+                         "others, and grade those students again (`primer autograde ... --student NAME`)")
+    results = {student: SubmissionResult(student) for student in students.values()}
+    for index, student in students.items():
+        record_merge(course, assignment, results[student], run / "results" / str(index),
+                     Path(f"kubectl logs (index {index})"))
+    finish(course, assignment, results)
+    shutil.rmtree(run, ignore_errors=True)
     return list(results.values())
 
 
@@ -239,7 +288,7 @@ def local_command(job: dict, run: Path) -> list[str]:
     and the index left as ``{index}``: the Kubernetes path, run here (tests, and a dry rehearsal)."""
     container = job["spec"]["template"]["spec"]["containers"][0]
     mounts = {}
-    prefix = f"runs/{run.name}/"
+    prefix = claim_path(run.name) + "/"
     for mount in container["volumeMounts"]:
         sub = mount.get("subPath") or mount.get("subPathExpr")
         if mount["name"] == "grading":

@@ -10,6 +10,7 @@ course's nbgrader_config.py; ``sbatch_options`` are passed on as they are.
 """
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -25,11 +26,37 @@ ATTEMPTS = 2  # a task that ends without a result is submitted once more
 GRACE_SECONDS = 3.0  # a shared filesystem may show a finished task's result a little late
 
 
+LOCAL_CLUSTER_DIR = "/var/tmp/primer-slurm"  # scripts/slurm-cluster's folder (PRIMER_SLURM_DIR)
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+
+
+def slurm_environment() -> dict[str, str]:
+    """The environment Slurm's commands need: SLURM_CONF as set, else the system's slurm.conf,
+    else the one-node cluster `make slurm` started here (which clients find only through SLURM_CONF)."""
+    env = dict(os.environ)
+    if env.get("SLURM_CONF") or SYSTEM_CONF.is_file():
+        return env
+    local = Path(env.get("PRIMER_SLURM_DIR") or LOCAL_CLUSTER_DIR) / "slurm.conf"
+    if local.is_file():
+        env["SLURM_CONF"] = str(local)
+    return env
+
+
 def _slurm(*command: str) -> subprocess.CompletedProcess:
-    if shutil.which(command[0]) is None:
-        raise RuntimeError(f"{command[0]} not found: run this where Slurm's commands work (a login "
-                           "node), or start the local cluster: `make slurm` and export SLURM_CONF")
-    return subprocess.run(command, capture_output=True, text=True)
+    return subprocess.run(command, capture_output=True, text=True, env=_slurm_ready(command[0]))
+
+
+def _slurm_ready(program: str = "sbatch") -> dict[str, str]:
+    """The environment to run ``program`` in; a RuntimeError that says what to do if it cannot work."""
+    if shutil.which(program) is None:
+        raise RuntimeError(f"{program} not found: run this where Slurm's commands work (a login "
+                           "node), or start a cluster on this machine with `make slurm` (as root)")
+    env = slurm_environment()
+    if not env.get("SLURM_CONF") and not SYSTEM_CONF.is_file():
+        raise RuntimeError(f"no Slurm configuration: neither SLURM_CONF nor {SYSTEM_CONF} is set, and no "
+                           f"cluster started by `make slurm` ({LOCAL_CLUSTER_DIR}). Start one with "
+                           "`make slurm` (as root), or export SLURM_CONF=<your cluster's slurm.conf>")
+    return env
 
 
 def batch_script(run: Path, course: Path, assignment: str, students: list[str], settings) -> str:
@@ -67,8 +94,10 @@ def sbatch_command(run: Path, assignment: str, indices: list[int], settings, ext
 def _submit(command: list[str]) -> str:
     done = _slurm(*command)
     if done.returncode != 0:
+        conf = _slurm_ready().get("SLURM_CONF") or SYSTEM_CONF
         raise RuntimeError(f"sbatch refused the grading job: {done.stderr.strip()} "
-                           f"(command: {shlex.join(command)})")
+                           f"(command: {shlex.join(command)}; configuration: {conf}). Is the "
+                           "cluster up? `sinfo` says; the local one: `scripts/slurm-cluster status`")
     return done.stdout.strip().split(";")[0]
 
 
@@ -101,7 +130,17 @@ def autograde_on_slurm(course: Path, assignment: str, students: list[str] | None
     if not queue:
         finish(course, assignment, results)
         return list(results.values())
+    _slurm_ready()  # before anything is copied
     run = new_run_folder(course, settings, assignment)
+    try:  # the run folder holds copies of submissions: removed whatever happens
+        return _grade_on_slurm(course, assignment, results, queue, settings, run,
+                               list(sbatch_options or []), poll_seconds, progress)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def _grade_on_slurm(course: Path, assignment: str, results: dict, queue: list[str], settings,
+                    run: Path, extra: list[str], poll_seconds: float, progress) -> list[SubmissionResult]:
     prepare_release(course, assignment, run / "release")
     (run / "logs").mkdir()
     for student in queue:
@@ -110,7 +149,6 @@ def autograde_on_slurm(course: Path, assignment: str, students: list[str] | None
     log_folder = course / "autograded" / ".logs" / assignment
     log_folder.mkdir(parents=True, exist_ok=True)
 
-    extra = list(sbatch_options or [])
     jobs = [_submit(sbatch_command(run, assignment, list(range(len(queue))), settings, extra))]
     progress(f"{assignment}: Slurm job {jobs[0]}, {len(queue)} tasks (one per submission)")
     attempts = {index: 1 for index in range(len(queue))}
@@ -161,7 +199,6 @@ def autograde_on_slurm(course: Path, assignment: str, students: list[str] | None
             results[student].status = "failed"
             results[student].notes.append("grading was cancelled (Ctrl-C) before its task ended")
     finish(course, assignment, results)
-    shutil.rmtree(run, ignore_errors=True)
     return list(results.values())
 
 
