@@ -122,6 +122,8 @@ def _emit(event, args, _busy=[]):
         finally:
             _busy.clear()
 sys.addaudithook(_emit)""", "return 0"),
+    # An error too large for the grader's message cap: refused, so the reply's status must fail it.
+    "huge_error": ("", "raise ValueError('x' * (40 << 20))"),
     # The answer changes a judging helper while the test runs (the tamper checks void the
     # test) and shows a result first.
     "voided_with_result": ("", "import math; math.isclose = lambda *a, **k: True; "

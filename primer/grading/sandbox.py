@@ -342,6 +342,14 @@ class SandboxedExecute(Execute):
                                 "honest cells send a few hundred at most); the rest are dropped.")
     max_error_chars = Integer(20_000, config=True,
                               help="Characters kept of an error's message and of its traceback.")
+    # A message over the size cap is dropped with its connection, and what the kernel sent
+    # meanwhile (the cell's end) is lost: the cell ends after iopub_timeout with a note, and
+    # an error the reply reports is never lost (see _check_raise_for_error).
+    raise_on_iopub_timeout = Bool(False, config=True,
+                                  help="Fail the notebook when a cell's output does not all arrive.")
+    output_lost_note = Unicode(
+        "\n[output lost: the kernel sent a message larger than the grader accepts, or its output "
+        "did not all arrive]\n", config=True)
     tamper_checks = Bool(True, config=True,
                          help="Check, around every test cell, that the notebook's code did not "
                               "change how cells are run or judged.")
@@ -351,6 +359,7 @@ class SandboxedExecute(Execute):
         super().__init__(*args, **kwargs)
         self._output_sizes: dict[int, int] = {}
         self._message_counts: dict[int, int] = {}
+        self._ended: set[int] = set()  # cells whose end (status idle) arrived
         # Widget state and output widgets would keep whatever the kernel sends, uncapped.
         self.store_widget_state = False
         self.comm_open_handlers = {}
@@ -459,6 +468,8 @@ class SandboxedExecute(Execute):
         """Drop a cell's messages past ``max_messages`` (its status still ends the cell), and
         updates of earlier displays (the first version of a display is kept)."""
         msg_type = msg["header"]["msg_type"]
+        if msg_type == "status" and msg.get("content", {}).get("execution_state") == "idle":
+            self._ended.add(cell_index)
         if msg_type == "update_display_data":
             return None
         if msg_type not in ("status", "execute_input", "error"):
@@ -503,6 +514,25 @@ class SandboxedExecute(Execute):
                    "content": {"name": "stderr" if not text else content.get("name", "stdout"),
                                "text": text + note}}
         return super().output(outs, msg, display_id, cell_index)
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        """Note output that never arrived; put back an error the reply reports but whose
+        message was lost (a cell without an error output earns points)."""
+        ended = cell_index in self._ended
+        self._ended.discard(cell_index)
+        if exec_reply is not None and cell.cell_type == "code":
+            if not ended:
+                self.log.warning("Cell %d: its output did not all arrive", cell_index)
+                self._event("output-cut")
+                cell.outputs.append(NotebookNode(output_type="stream", name="stderr",
+                                                 text=self.output_lost_note))
+            content = exec_reply.get("content", {})
+            if content.get("status") == "error" and not any(
+                    o.get("output_type") == "error" for o in cell.outputs):
+                error = self._capped_error({"content": content})["content"]
+                cell.outputs.append(NotebookNode(output_type="error", ename=error["ename"],
+                                                 evalue=error["evalue"], traceback=error["traceback"]))
+        return await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
     def _is_test_cell(self, cell_index: int) -> bool:
         """An autograded test cell of the notebook (the grader's own check cells never are)."""
