@@ -27,7 +27,7 @@ grade the same way. The kernel of a student's notebook
 The kernel command is wrapped by a jupyter_client kernel provisioner
 (``SandboxProvisioner``, the public way to change how a kernel starts).
 ``SandboxedExecute`` adds the grader's side: a notebook time limit, caps on
-the size of each message (ZeroMQ's MAXMSGSIZE on the grader's sockets) and on
+the size of each output message (ZeroMQ's MAXMSGSIZE on the grader's iopub socket) and on
 the output and number of messages of each cell, test cells whose rich outputs
 are kept as plain text only (nbgrader pays full points for a test cell whose
 first output is an ``execute_result``, whatever error follows), and tamper
@@ -49,12 +49,13 @@ from pathlib import Path
 
 import psutil
 import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer, Unicode, default
+from traitlets import Bool, Integer, Type, Unicode, default
 
 from primer.safecopy import Limits, copy_tree
 from primer.accounts import chown_tree
@@ -137,21 +138,33 @@ class SandboxKernelSpecManager(KernelSpecManager):
         return spec
 
 
-class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels start through ``SandboxProvisioner``, and whose clients
-    refuse messages larger than ``max_message_bytes``."""
+class CappedKernelClient(AsyncKernelClient):
+    """A kernel client whose iopub socket refuses messages larger than ``max_message_bytes``.
+
+    Outputs come on iopub, as many as the kernel likes. The shell channel
+    stays uncapped: a refused reply would be lost, and the cell would wait
+    for its whole time limit (one reply per request is read).
+    """
 
     max_message_bytes = Integer(
         32 * MIB, config=True,
-        help="Largest message the grader reads from a kernel, bytes (ZeroMQ's MAXMSGSIZE): a larger "
-             "one is dropped, with its connection, before it takes the grader's memory.")
+        help="Largest output message the grader reads from a kernel, bytes (ZeroMQ's MAXMSGSIZE): "
+             "a larger one is dropped, with its connection, before it takes the grader's memory.")
 
-    def client(self, **kwargs):
-        client = super().client(**kwargs)
-        # Every socket the client makes from its own context gets the cap (iopub, shell, stdin,
-        # control, heartbeat).
-        client.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
-        return client
+    def connect_iopub(self, identity=None):
+        # Options are applied when a socket is made: set the cap for this one socket only.
+        self.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        try:
+            return super().connect_iopub(identity=identity)
+        finally:
+            self.context.setsockopt(zmq.MAXMSGSIZE, -1)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels start through ``SandboxProvisioner``, and whose clients
+    refuse output messages larger than ``CappedKernelClient.max_message_bytes``."""
+
+    client_factory = Type(CappedKernelClient, klass=AsyncKernelClient)
 
     @default("kernel_spec_manager")
     def _sandbox_kernel_specs(self):
