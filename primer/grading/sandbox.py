@@ -356,10 +356,9 @@ class SandboxedExecute(Execute):
     max_error_chars = Integer(20_000, config=True,
                               help="Characters kept of an error's message and of its traceback.")
     # A message over the size cap is dropped with its connection, and what the kernel sent
-    # meanwhile (the cell's end) is lost: the cell ends after iopub_timeout with a note, and
-    # an error the reply reports is never lost (see _check_raise_for_error).
-    raise_on_iopub_timeout = Bool(False, config=True,
-                                  help="Fail the notebook when a cell's output does not all arrive.")
+    # meanwhile (the cell's end) is lost: nbgrader's raise_on_iopub_timeout (on) then fails
+    # the notebook; if it is turned off, the cell ends with a note and an error the reply
+    # reports is put back (see _check_raise_for_error).
     output_lost_note = Unicode(
         "\n[output lost: the kernel sent a message larger than the grader accepts, or its output "
         "did not all arrive]\n", config=True)
