@@ -11,10 +11,20 @@ right or wrong, is never flagged. An answer that loads the results the
 course provides for unanswered exercises keeps its score but is flagged for
 a person on every path. Links planted in a submission folder never
 reach the kernel, autograded/ or the feedback on any path.
+
+Issue 19: wrong answers that put a result or display in front of their
+failure (nbgrader pays for a test cell whose first output is an
+``execute_result``) earn nothing, and a test the tamper checks void pays 0 in
+the gradebook, the export and the feedback; files planted beside the notebook
+(``numpy.py``, ``primer/``, ``ipykernel_launcher.py``, ``sitecustomize.py``)
+are never imported; a changed ``schema_version`` stops nobody; the sandbox's
+``/``, ``/dev`` and sockets folder cannot be written; a few huge messages do not
+grow the grader.
 """
 from __future__ import annotations
 
 import ast
+import csv
 import hashlib
 import json
 import os
@@ -94,6 +104,78 @@ def send(stream, msg_or_type, content=None, *args, **kwargs):
     return real_send(stream, msg_or_type, content, *args, **kwargs)
 session.send = send""",
 }
+# Wrong answers that emit a result or a display from inside the test cell, before it fails.
+SHOW = "__import__('sys').displayhook"
+CREDIT = {
+    "result_before_failure": ("", f"{SHOW}('all good'); return 0"),
+    "number_before_failure": ("", f"{SHOW}(2.0); return 0"),
+    "display_before_failure": ("", "__import__('IPython').display.display(1.0); return 0"),
+    "audit_hook_result": ("""
+import sys
+def _emit(event, args, _busy=[]):
+    if event == 'exec' and not _busy:
+        _busy.append(1)
+        try:
+            get_ipython().displayhook('all good')
+        except Exception:
+            pass
+        finally:
+            _busy.clear()
+sys.addaudithook(_emit)""", "return 0"),
+    # An error too large for the grader's message cap: refused, so the reply's status must fail it.
+    "huge_error": ("", "raise ValueError('x' * (40 << 20))"),
+    # The answer changes a judging helper while the test runs (the tamper checks void the
+    # test) and shows a result first.
+    "voided_with_result": ("", "import math; math.isclose = lambda *a, **k: True; "
+                               f"{SHOW}('all good'); return 0"),
+}
+# Files beside the notebook that would replace the course's code or the kernel's launcher;
+# each records that it was imported, then hands over to the real one.
+PLANTED_RECORD = "import builtins\nbuiltins.PLANTED = [*getattr(builtins, 'PLANTED', []), {name!r}]\n"
+PLANTED = {
+    "sitecustomize.py": PLANTED_RECORD.format(name="sitecustomize"),
+    "usercustomize.py": PLANTED_RECORD.format(name="usercustomize"),
+    "numpy.py": PLANTED_RECORD.format(name="numpy") + """import os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != here]
+del sys.modules['numpy']
+import numpy
+""",
+    "primer/__init__.py": PLANTED_RECORD.format(name="primer") + """import os, sys
+__path__.append(os.path.join(sys.prefix, 'lib', 'python%d.%d' % sys.version_info[:2], 'site-packages', 'primer'))
+""",
+    "ipykernel_launcher.py": PLANTED_RECORD.format(name="ipykernel_launcher") + """import os, runpy, sys
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != here]
+runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)
+""",
+}
+SHOW_PLANTED = "print('PLANTED', sorted(getattr(__import__('builtins'), 'PLANTED', [])))"
+# Writes outside the sandbox's capped tmpfs folders: its root, /dev, the sockets folder.
+WRITE_OUTSIDE = """
+import os
+from ipykernel.connect import get_connection_file
+writable = []
+for label, place in (('/', '/'), ('/dev', '/dev'), ('sockets', os.path.dirname(get_connection_file()))):
+    try:
+        with open(os.path.join(place, 'planted.bin'), 'wb') as f:
+            f.write(b'x' * (1 << 20))
+        writable.append(label)
+    except OSError:
+        pass
+print('WRITABLE', writable)"""
+# A few huge messages: each used to be read whole into the grader's memory.
+FLOOD = """
+import sys
+for _ in range(3):
+    sys.stdout.write('x' * (300 << 20))
+    sys.stdout.flush()"""
+# Countless empty displays: no characters for the output cap to count, one output each.
+EMPTY_DISPLAYS = """
+publish = get_ipython().display_pub.publish
+for _ in range(12_000):
+    publish({'text/plain': ''})"""
+FLOODS = ("flood", "empty_displays")
 HONEST = {"honest": ("return x * x", "return x ** 3"), "wrong": ("return x + x", "return 3 * x")}
 # Right, but the answer cell reaches for the course's provided results (there are none here).
 USES_PROVIDED = """
@@ -149,6 +231,24 @@ def _class(course: ScratchCourse) -> list[str]:
         course.submit(student, ASSIGNMENT, _answer(release, square, cube))
     for student, cheat in CHEATS.items():
         course.submit(student, ASSIGNMENT, _answer(release, "return 0", "return 0", before=cheat))
+    for student, (before, body) in CREDIT.items():
+        course.submit(student, ASSIGNMENT, _answer(release, body, body, before=before))
+    planted = course.submit("planted_files", ASSIGNMENT, _answer(release, "return x * x", "return x ** 3",
+                                                                 before=SHOW_PLANTED))
+    for name, code in PLANTED.items():
+        (planted / name).parent.mkdir(exist_ok=True)
+        (planted / name).write_text(code)
+    # One cell's nbgrader metadata with another schema_version: nbgrader stopped the class.
+    schema = _answer(release, "return x * x", "return x ** 3")
+    for cell in schema.cells:
+        if nbgrader_meta(cell).get("grade_id") == "square":
+            cell.metadata["nbgrader"]["schema_version"] = 99
+    course.submit("schema_changed", ASSIGNMENT, schema)
+    course.submit("writes_outside", ASSIGNMENT, _answer(release, "return x * x", "return x ** 3",
+                                                        before=WRITE_OUTSIDE))
+    course.submit("flood", ASSIGNMENT, _answer(release, "return x * x", "return x ** 3", before=FLOOD))
+    course.submit("empty_displays", ASSIGNMENT, _answer(release, "return x * x", "return x ** 3",
+                                                        before=EMPTY_DISPLAYS))
     course.submit("uses_provided", ASSIGNMENT, _answer(release, "return x * x", "return x ** 3",
                                                        before=USES_PROVIDED))
     # Links planted in the submission folder: to the solution, and as the notebook itself.
@@ -181,7 +281,24 @@ for student in sys.argv[2:]:
 """
 
 
-def _grade(path: str, course: ScratchCourse, students: list[str]) -> str:
+def _grader_peak_rss(process: subprocess.Popen, peak: dict, done: threading.Event) -> None:
+    """The largest resident size of any grader process (ours, not the sandboxes') while grading."""
+    me = os.geteuid()
+    while not done.is_set():
+        try:
+            family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
+        for member in family:
+            try:
+                if member.uids().real == me:
+                    peak["bytes"] = max(peak["bytes"], member.memory_info().rss)
+            except psutil.Error:
+                pass
+        time.sleep(0.1)
+
+
+def _grade(path: str, course: ScratchCourse, students: list[str], peak: dict | None = None) -> str:
     env = {**os.environ, "PATH": venv_path()}
     if path == "primer":  # started from elsewhere: it must still read the course's own config
         command = [sys.executable, "-m", "primer.cli", "autograde", ASSIGNMENT, "-j", "2",
@@ -193,8 +310,19 @@ def _grade(path: str, course: ScratchCourse, students: list[str]) -> str:
     else:
         command = [sys.executable, "-c", FORMGRADER_BUTTON, ASSIGNMENT, *students]
         cwd = course.root
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    return result.stdout + result.stderr
+    peak = peak if peak is not None else {}
+    peak.setdefault("bytes", 0)
+    done = threading.Event()
+    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as process:
+        watcher = threading.Thread(target=_grader_peak_rss, args=(process, peak, done))
+        watcher.start()
+        try:
+            output, _ = process.communicate(timeout=900)
+        finally:
+            done.set()
+            watcher.join()
+    return output
 
 
 def _digests(root: Path) -> dict[Path, str]:
@@ -218,8 +346,9 @@ def graded(tmp_path_factory):
         course.root = root
         students = _class(course)
         before = _digests(root)
-        log = _grade(path, course, students)
-        runs[path] = dict(course=course, students=students, log=log, before=before)
+        peak = {"bytes": 0}
+        log = _grade(path, course, students, peak)
+        runs[path] = dict(course=course, students=students, log=log, before=before, peak_rss=peak["bytes"])
     return runs
 
 
@@ -265,6 +394,94 @@ def test_code_that_changes_how_cells_are_judged_earns_nothing_and_is_flagged(gra
         assert submission.needs_manual_grade, "the formgrader must list the submission for a person"
 
 
+def _outputs_of(run, student) -> str:
+    path = run["course"].root / "autograded" / student / ASSIGNMENT / NOTEBOOK
+    notebook = nbformat.read(path, as_version=4)
+    return "".join(str(o) for cell in notebook.cells for o in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("student", sorted(CREDIT))
+def test_a_result_or_display_before_a_failure_earns_nothing(graded, path, student):
+    run = graded[path]
+    if student == "huge_error":  # refused unread: the notebook fails, no automatic score at all
+        assert _scores(run, student) is None, f"{student} on {path}: {_scores(run, student)}"
+        return
+    assert _scores(run, student) == NOTHING, f"{student} on {path}: {_scores(run, student)}"
+    notebook = nbformat.read(run["course"].root / "autograded" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
+    for cell in notebook.cells:
+        if nbgrader_meta(cell).get("grade") and not nbgrader_meta(cell).get("solution"):
+            kinds = {o.output_type for o in cell.outputs}
+            assert not kinds & {"execute_result", "display_data"}, (student, cell.outputs)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_voided_test_pays_nothing_in_gradebook_export_and_feedback(graded, path, tmp_path):
+    run, student = graded[path], "voided_with_result"
+    assert _record(run, student).get("voided"), _record(run, student)
+    root = run["course"].root
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(ASSIGNMENT, student)
+        assert submission.score == 0 and all(g.auto_score == 0 for nb in submission.notebooks for g in nb.grades)
+    from primer.grading.export import export_grades
+    export_grades(root, tmp_path)
+    with open(tmp_path / "grades_lms.csv", newline="") as lms:
+        (row,) = [r for r in csv.DictReader(lms) if r["student_id"] == student]
+    assert (float(row["score"]), float(row["max_score"])) == (0.0, 3.0), row
+    with open(tmp_path / "grades_breakdown.csv", newline="") as breakdown:
+        rows = [r for r in csv.DictReader(breakdown) if r["student_id"] == student]
+    assert len(rows) == 2 and all(float(r["auto_score"]) == float(r["final_score"]) == 0 for r in rows), rows
+    run["course"].nbgrader("generate_feedback", ASSIGNMENT, "--student", student, "--force")
+    html = (root / "feedback" / student / ASSIGNMENT / NOTEBOOK.replace(".ipynb", ".html")).read_text()
+    assert re.search(r"Score:\s*0(\.0)?\s*/\s*3(\.0)?", html), re.findall(r"Score:[^<]*", html)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_files_beside_the_notebook_never_replace_the_courses_code(graded, path):
+    run = graded[path]
+    assert "PLANTED []" in _outputs_of(run, "planted_files"), _outputs_of(run, "planted_files")[:2000]
+    assert _scores(run, "planted_files") == FULL, run["log"][-3000:]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_changed_schema_version_is_put_back_and_stops_nobody(graded, path):
+    run = graded[path]
+    assert _scores(run, "schema_changed") == FULL, run["log"][-3000:]
+    graded_students = [s for s in run["students"] if _scores(run, s) is not None]
+    # Nobody stops grading: only the notebook that is a link, the refused error, and the floods (whose grading
+    # may fail waiting for refused or dropped messages: their own cost), may have no score.
+    assert set(run["students"]) - set(graded_students) <= {"linked_notebook", "huge_error", *FLOODS}, \
+        run["log"][-3000:]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_sandbox_root_dev_and_sockets_folder_are_not_writable(graded, path):
+    run = graded[path]
+    assert "WRITABLE []" in _outputs_of(run, "writes_outside"), _outputs_of(run, "writes_outside")[:2000]
+    assert _scores(run, "writes_outside") == FULL
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_flood_of_huge_messages_does_not_grow_the_grader(graded, path):
+    peak = graded[path]["peak_rss"]
+    print(f"{path}: the grader's peak resident size while grading the class: {peak / 2 ** 20:.0f} MiB")
+    assert 0 < peak < 700 * 2 ** 20, f"the grader grew to {peak / 2 ** 20:.0f} MiB"
+    assert _scores(graded[path], "honest") == FULL  # the rest of the class is graded
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_countless_messages_from_one_cell_are_capped(graded, path):
+    """Kept whole, they grew the notebook and the grader; past the cap they are dropped (the
+    grading may still fail waiting for the rest on a busy machine: that student's cost only)."""
+    run = graded[path]
+    path = run["course"].root / "autograded" / "empty_displays" / ASSIGNMENT / NOTEBOOK
+    if path.exists():
+        notebook = nbformat.read(path, as_version=4)
+        assert max(len(cell.get("outputs", [])) for cell in notebook.cells) <= 10_000
+        assert _scores(run, "empty_displays") == FULL, run["log"][-3000:]
+    assert _scores(run, "honest") == FULL
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_an_answer_that_loads_the_provided_results_is_flagged_and_keeps_its_score(graded, path):
     run = graded[path]
@@ -282,14 +499,18 @@ def test_an_answer_that_loads_the_provided_results_is_flagged_and_keeps_its_scor
 
 
 def test_all_three_paths_give_the_same_scores(graded):
-    students = graded["primer"]["students"]
+    # A flood's grading may run out of time draining what it sent, depending on the machine's load.
+    students = [s for s in graded["primer"]["students"] if s not in FLOODS]
     table = {path: {s: _scores(graded[path], s) for s in students} for path in PATHS}
     assert table["primer"] == table["nbgrader"] == table["formgrader"]
 
 
 def test_the_class_summary_names_flagged_submissions(graded):
     log = graded["primer"]["log"]
-    assert f"{len(CHEATS) + 1} flagged for review" in log, log[-3000:]
+    run = graded["primer"]
+    flagged = [s for s in run["students"] if _record(run, s).get("flags")]
+    assert set(CHEATS) | {"uses_provided"} <= set(flagged)
+    assert f"{len(flagged)} flagged for review" in log, log[-3000:]
     for cheat in CHEATS:
         assert f"  {cheat}: {NOTEBOOK}: test_" in log
     assert f"  uses_provided: {NOTEBOOK}: square: the answer uses the results the course provides" in log

@@ -117,18 +117,21 @@ class RecordIntegrity(NbGraderPreprocessor):
         if flags:
             nb.cells.insert(0, _flag_cell(flags))
             self._ask_for_a_person(resources, [flag.split(":", 1)[0] for flag in flags]
-                                   + list(record.get("review", [])))
+                                   + list(record.get("review", [])), voided=record["voided"])
         return nb, resources
 
-    def _ask_for_a_person(self, resources, grade_ids: list[str]) -> None:
+    def _ask_for_a_person(self, resources, grade_ids: list[str], voided: list[str]) -> None:
+        """Mark tests for a person; a voided test pays 0 (gradebook, so export and feedback too)."""
         ids = resources["nbgrader"]
         with Gradebook(ids["db_url"]) as gradebook:
-            for grade_id in dict.fromkeys(grade_ids):
+            for grade_id in dict.fromkeys([*grade_ids, *voided]):
                 try:
                     grade = gradebook.find_grade(grade_id, ids["notebook"], ids["assignment"], ids["student"])
                 except MissingEntry:
                     continue
                 grade.needs_manual_grade = True
+                if grade_id in voided:
+                    grade.auto_score = 0
             gradebook.db.commit()
 
 

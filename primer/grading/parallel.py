@@ -56,6 +56,8 @@ _ERRORS = [
     ("DeadKernelError", "the kernel died (the student's code crashed it, called os._exit(), "
                         "or ran out of memory)"),
     ("UnresponsiveKernelError", "the kernel stopped responding and could not be interrupted"),
+    ("Timeout waiting for IOPub output", "a cell's output did not all arrive (a message larger than the "
+                                         "grader accepts, or more messages than it drains in time)"),
     ("CellTimeoutError", "a cell ran past the per-cell time limit"),
     # A forked copy of the kernel writes on the kernel's own sockets: the grader gets
     # messages it cannot verify, and trusts none of the notebook's results.

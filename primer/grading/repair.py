@@ -92,7 +92,9 @@ def restore_protected_cells(notebook, release, name: str) -> list[Problem]:
     """Put back, in place, the release's protected cells the student removed or changed.
 
     Test cells and locked cells come back whole from the release; answer cells
-    keep the student's answer but get their grading metadata back. Cells are
+    keep the student's answer but get their grading metadata back. Every
+    matched cell's nbgrader metadata is the release's, whole (a changed
+    ``schema_version`` alone makes nbgrader stop grading the class). Cells are
     matched by grade_id, then by nbformat cell id, then by identical content,
     then by position between matched neighbours. A protected cell found only
     by position may be the student's own cell, so that cell is kept, as an
@@ -105,6 +107,7 @@ def restore_protected_cells(notebook, release, name: str) -> list[Problem]:
     for release_index, staged_index in matches.items():
         if _grade_id(release.cells[release_index]):
             problems += _repair_cell(notebook.cells, staged_index, release.cells[release_index], name)
+        problems += _release_metadata(notebook.cells[staged_index], release.cells[release_index], name)
     problems += _reinsert_missing(notebook, release.cells, matches, after_own_cell, name)
     return problems
 
@@ -214,6 +217,22 @@ def _repair_cell(cells, index: int, release_cell, name: str) -> list[Problem]:
                         f"{name}: {role} cell {grade_id} was edited by the student: "
                         "the instructor's cell was put back")]
     return []
+
+
+def _release_metadata(cell, release_cell, name: str) -> list[Problem]:
+    """Give ``cell`` the release's nbgrader metadata, whole; none if the release cell has none."""
+    release_meta = release_cell.get("metadata", {}).get("nbgrader")
+    metadata = cell.setdefault("metadata", {})
+    if metadata.get("nbgrader") == release_meta:
+        return []
+    if release_meta is None:
+        metadata.pop("nbgrader", None)
+    else:
+        metadata["nbgrader"] = copy.deepcopy(release_meta)
+    where = _grade_id(release_cell) or str(release_cell.get("id", "(no id)"))
+    return [Problem("nbgrader-metadata-altered", f"{name}#{where}",
+                    f"{name}: the nbgrader metadata of cell {where} was changed by the student: "
+                    "the release's was put back")]
 
 
 def _with_release_marking(cell, release_cell):

@@ -10,17 +10,28 @@ grade the same way. The kernel of a student's notebook
 * has no network (its own network namespace; it talks to the grader over
   Unix sockets, ZeroMQ's ``ipc`` transport);
 * runs as an unprivileged account (``primer-sandboxN`` when grading as root);
+* cannot import anything from its own folder (``PYTHONSAFEPATH``: neither
+  Python nor IPython puts the working folder on ``sys.path``), so a file
+  submitted beside the notebook (``numpy.py``, ``primer/``,
+  ``ipykernel_launcher.py``, ``sitecustomize.py``) never replaces the
+  course's code or the kernel's launcher;
 * has limits on address space, processes, file size, open files, CPU time and
   wall time (``timeout`` around the whole sandbox), and every place it can
-  write is a size-capped tmpfs (its folder, /tmp, /dev/shm); as root the
+  write is a size-capped tmpfs (its folder, /tmp, /dev/shm): the sandbox's
+  own root and /dev are read-only, and (as root) the sockets folder is
+  handed back to the grader once the kernel's sockets exist; as root the
   whole sandbox also sits in a memory cgroup, which counts tmpfs too;
 * lives in its own PID namespace: when the kernel goes, everything it started
   goes with it.
 
 The kernel command is wrapped by a jupyter_client kernel provisioner
 (``SandboxProvisioner``, the public way to change how a kernel starts).
-``SandboxedExecute`` adds the grader's side: a notebook time limit, an output
-cap, and tamper checks around every test cell (primer.grading.kernel_guard).
+``SandboxedExecute`` adds the grader's side: a notebook time limit, caps on
+the size of each output message (ZeroMQ's MAXMSGSIZE on the grader's iopub socket) and on
+the output and number of messages of each cell, test cells whose rich outputs
+are kept as plain text only (nbgrader pays full points for a test cell whose
+first output is an ``execute_result``, whatever error follows), and tamper
+checks around every test cell (primer.grading.kernel_guard).
 """
 from __future__ import annotations
 
@@ -36,13 +47,15 @@ import time
 from pathlib import Path
 
 import psutil
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer, Unicode, default
+from traitlets import Bool, Integer, Type, Unicode, default
 
 from primer.grading import cgroups
 from primer.grading.judge_client import JudgeFailed, JudgeProcess, judge_plan, read_release, verdict_outputs
@@ -127,8 +140,33 @@ class SandboxKernelSpecManager(KernelSpecManager):
         return spec
 
 
+class CappedKernelClient(AsyncKernelClient):
+    """A kernel client whose iopub socket refuses messages larger than ``max_message_bytes``.
+
+    Outputs come on iopub, as many as the kernel likes. The shell channel
+    stays uncapped: a refused reply would be lost, and the cell would wait
+    for its whole time limit (one reply per request is read).
+    """
+
+    max_message_bytes = Integer(
+        32 * MIB, config=True,
+        help="Largest output message the grader reads from a kernel, bytes (ZeroMQ's MAXMSGSIZE): "
+             "a larger one is dropped, with its connection, before it takes the grader's memory.")
+
+    def connect_iopub(self, identity=None):
+        # Options are applied when a socket is made: set the cap for this one socket only.
+        self.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        try:
+            return super().connect_iopub(identity=identity)
+        finally:
+            self.context.setsockopt(zmq.MAXMSGSIZE, -1)
+
+
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels start through ``SandboxProvisioner``."""
+    """A kernel manager whose kernels start through ``SandboxProvisioner``, and whose clients
+    refuse output messages larger than ``CappedKernelClient.max_message_bytes``."""
+
+    client_factory = Type(CappedKernelClient, klass=AsyncKernelClient)
 
     @default("kernel_spec_manager")
     def _sandbox_kernel_specs(self):
@@ -194,6 +232,9 @@ class SandboxProvisioner(LocalProvisioner):
             "PATH": f"{venv_bin}:/usr/bin:/bin", "HOME": "/tmp/home", "LANG": "C.UTF-8",
             "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
             "NILEARN_DATA": "/tmp/nilearn_data", "PYTHONDONTWRITEBYTECODE": "1",
+            # The kernel's folder (the submission) is never importable: Python -m and
+            # IPython both leave the working folder off sys.path; no user site either.
+            "PYTHONSAFEPATH": "1", "PYTHONNOUSERSITE": "1",
             # One thread per library: parallel graders on few cores would oversubscribe.
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
             "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION", "autograde"),
@@ -213,14 +254,19 @@ class SandboxProvisioner(LocalProvisioner):
                   f"--fsize={self.max_file_size}", "--nofile=1024", "--core=0",
                   f"--cpu={self.max_cpu_seconds}", "--"]
         wall = ["timeout", "--signal=KILL", str(self.wall_seconds)]
+        # Order matters: a later mount hides what an earlier one put beneath it, so
+        # /tmp comes first (a course or its venv may live under /tmp), and the
+        # sandbox's own root and /dev are made read-only last: every place left
+        # writable is a tmpfs with a size.
         sandbox = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+                   "--size", str(self.tmp_size), "--tmpfs", "/tmp", "--dir", "/tmp/home",
                    *_system_binds(),
                    "--proc", "/proc", "--dev", "/dev",
                    "--size", str(self.shm_size), "--tmpfs", "/dev/shm",
-                   "--size", str(self.tmp_size), "--tmpfs", "/tmp", "--dir", "/tmp/home",
                    "--ro-bind", str(view), SUBMISSION_VIEW,
                    "--size", str(self.folder_size), "--tmpfs", str(submission),
                    "--bind", str(sockets), str(sockets), "--chdir", str(submission),
+                   "--remount-ro", "/dev", "--remount-ro", "/",
                    "--clearenv"]
         for name, value in environment.items():
             sandbox += ["--setenv", name, value]
@@ -228,6 +274,20 @@ class SandboxProvisioner(LocalProvisioner):
         start = [sys.executable, "-m", "primer.grading.sandbox_start", SUBMISSION_VIEW, str(submission),
                  str(self.max_copied_file), "--"]
         return [*join_cgroup, *drop, *limits, *wall, *sandbox, "--", *start, *kernel_cmd]
+
+    def seal_sockets(self) -> None:
+        """Once the kernel's sockets exist, take its folder back: the kernel cannot fill it.
+
+        The folder is on the host's disk (both sides must see the sockets). As
+        root it becomes the grader's, read-only to the sandbox account; the
+        sockets already bound keep working. Running as ourselves, the kernel
+        shares our uid and no such hand-over exists: only its tmpfs caps hold.
+        """
+        if self._workdir is None or os.geteuid() != 0:
+            return
+        sockets = self._workdir / "sockets"
+        os.chown(sockets, 0, 0)
+        sockets.chmod(0o755)
 
     def _memory_cgroup_prefix(self) -> list[str]:
         """As root: the sandbox joins a cgroup of its own (v1 or v2, primer/grading/cgroups.py)."""
@@ -274,6 +334,18 @@ class SandboxedExecute(Execute):
     judge_tests = Bool(True, config=True,
                        help="Run every autograded test cell in the judge, outside the student's "
                             "interpreter (primer.grading.judge); False: in the kernel, as nbgrader does.")
+    max_messages = Integer(10_000, config=True,
+                           help="Output messages kept per cell (prints are batched by the kernel: "
+                                "honest cells send a few hundred at most); the rest are dropped.")
+    max_error_chars = Integer(20_000, config=True,
+                              help="Characters kept of an error's message and of its traceback.")
+    # A message over the size cap is dropped with its connection, and what the kernel sent
+    # meanwhile (the cell's end) is lost: nbgrader's raise_on_iopub_timeout (on) then fails
+    # the notebook; if it is turned off, the cell ends with a note and an error the reply
+    # reports is put back (see _check_raise_for_error).
+    output_lost_note = Unicode(
+        "\n[output lost: the kernel sent a message larger than the grader accepts, or its output "
+        "did not all arrive]\n", config=True)
     tamper_checks = Bool(True, config=True,
                          help="Check, around every test cell, that the notebook's code did not "
                               "change how cells are run or judged.")
@@ -282,6 +354,18 @@ class SandboxedExecute(Execute):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
         self._output_sizes: dict[int, int] = {}
+        self._message_counts: dict[int, int] = {}
+        self._ended: set[int] = set()  # cells whose end (status idle) arrived
+        # Widget state and output widgets would keep whatever the kernel sends, uncapped.
+        self.store_widget_state = False
+        self.comm_open_handlers = {}
+
+    def start_new_kernel_client(self):
+        client = super().start_new_kernel_client()
+        seal = getattr(self.km.provisioner, "seal_sockets", None)
+        if seal is not None:  # the kernel is up: its sockets folder is the grader's again
+            seal()
+        return client
 
     @property
     def findings(self) -> dict:
@@ -289,6 +373,7 @@ class SandboxedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._output_sizes = {}
+        self._message_counts = {}
         self._installed = False
         self.config.SandboxProvisioner.wall_seconds = self.notebook_timeout
         self._judge_plan = self._release_judge_plan(resources)
@@ -451,9 +536,36 @@ class SandboxedExecute(Execute):
                 output_type="error", ename="GradingIntegrityError", evalue=message,
                 traceback=[f"GradingIntegrityError: {message}"]))
 
-    # -- output cap -------------------------------------------------------------
+    # -- output caps --------------------------------------------------------------
+    def process_message(self, msg, cell, cell_index):
+        """Drop a cell's messages past ``max_messages`` (its status still ends the cell), and
+        updates of earlier displays (the first version of a display is kept)."""
+        msg_type = msg["header"]["msg_type"]
+        if msg_type == "status" and msg.get("content", {}).get("execution_state") == "idle":
+            self._ended.add(cell_index)
+        if msg_type == "update_display_data":
+            return None
+        if msg_type not in ("status", "execute_input", "error"):
+            count = self._message_counts.get(cell_index, 0) + 1
+            self._message_counts[cell_index] = count
+            if count > self.max_messages:
+                if count == self.max_messages + 1:
+                    self.log.warning("Cell %d sent more than %d messages: the rest were dropped",
+                                     cell_index, self.max_messages)
+                    self._event("output-cut")
+                return None
+        return super().process_message(msg, cell, cell_index)
+
     def output(self, outs, msg, display_id, cell_index):
-        """Keep at most ``max_output_bytes`` of a cell's output."""
+        """Keep at most ``max_output_bytes`` of a cell's output; in a test cell, keep rich
+        outputs as plain text only; never drop an error."""
+        msg_type = msg["header"]["msg_type"]
+        if msg_type == "error":  # one error is enough to fail a cell: keep the first few
+            if sum(1 for out in outs if out.get("output_type") == "error") >= 3:
+                return None
+            return super().output(outs, self._capped_error(msg), None, cell_index)
+        if msg_type in ("execute_result", "display_data") and self._is_test_cell(cell_index):
+            msg, display_id = _as_text(msg), None
         content = msg.get("content", {})
         used = self._output_sizes.get(cell_index, 0)
         if used > self.max_output_bytes:
@@ -475,6 +587,57 @@ class SandboxedExecute(Execute):
                    "content": {"name": "stderr" if not text else content.get("name", "stdout"),
                                "text": text + note}}
         return super().output(outs, msg, display_id, cell_index)
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        """Note output that never arrived; put back an error the reply reports but whose
+        message was lost (a cell without an error output earns points)."""
+        ended = cell_index in self._ended
+        self._ended.discard(cell_index)
+        if exec_reply is not None and cell.cell_type == "code":
+            if not ended:
+                self.log.warning("Cell %d: its output did not all arrive", cell_index)
+                self._event("output-cut")
+                cell.outputs.append(NotebookNode(output_type="stream", name="stderr",
+                                                 text=self.output_lost_note))
+            content = exec_reply.get("content", {})
+            if content.get("status") == "error" and not any(
+                    o.get("output_type") == "error" for o in cell.outputs):
+                error = self._capped_error({"content": content})["content"]
+                cell.outputs.append(NotebookNode(output_type="error", ename=error["ename"],
+                                                 evalue=error["evalue"], traceback=error["traceback"]))
+        return await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
+    def _is_test_cell(self, cell_index: int) -> bool:
+        """An autograded test cell of the notebook (the grader's own check cells never are)."""
+        try:
+            meta = self.nb.cells[cell_index].metadata.get("nbgrader", {})
+        except (IndexError, AttributeError):
+            return False
+        return bool(meta.get("grade")) and not meta.get("solution")
+
+    def _capped_error(self, msg):
+        content = msg.get("content", {})
+        limit, traceback = self.max_error_chars, []
+        for line in content.get("traceback", [])[:200]:
+            traceback.append(str(line)[:limit])
+            limit -= len(traceback[-1])
+            if limit <= 0:
+                break
+        limit = self.max_error_chars
+        capped = {**content, "ename": str(content.get("ename", "Error"))[:200],
+                  "evalue": str(content.get("evalue", ""))[:limit], "traceback": traceback}
+        return {**msg, "content": capped}
+
+
+def _as_text(msg):
+    """A result or display of a test cell as stdout text: nbgrader gives points to a test
+    cell whose first output is an ``execute_result`` (whatever error follows), and student
+    code can send one from inside a test (a display hook, ``display()``)."""
+    data = msg.get("content", {}).get("data", {})
+    text = data.get("text/plain", "") if isinstance(data, dict) else ""
+    text = "".join(text) if isinstance(text, list) else str(text)
+    return {**msg, "msg_type": "stream", "header": {**msg["header"], "msg_type": "stream"},
+            "content": {"name": "stdout", "text": text + "\n"}}
 
 
 def _listed(items: list[str]) -> str:

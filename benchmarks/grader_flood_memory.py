@@ -1,0 +1,105 @@
+"""Benchmark: the grader's peak memory while a submission floods it with huge messages.
+
+    python benchmarks/grader_flood_memory.py [--python PYTHON] [--messages 3] [--mib 300]
+
+Grades, with plain `nbgrader autograde` run by PYTHON (default: this
+environment; give another checkout's venv python to compare), a class of two:
+one honest student and one whose notebook prints ``--messages`` strings of
+``--mib`` MiB each (each one kernel message). Prints the largest resident size
+of any grading process (the kernels, which run as other accounts, are not
+counted) and whether the honest student was graded. Run as root, as grading
+runs on the hub.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbformat.v4 import new_code_cell, new_notebook
+
+from primer.testing.scratch_course import ScratchCourse
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "flood"
+
+
+def _meta(grade_id, **flags):
+    return {"nbgrader": {"grade_id": grade_id, "grade": False, "solution": False, "locked": False,
+                         "schema_version": 3, **flags}}
+
+
+def _source():
+    return new_notebook(cells=[
+        new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+                      metadata=_meta("square", solution=True)),
+        new_code_cell("assert square(3) == 9", metadata=_meta("test_square", grade=True, locked=True, points=1)),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def _peak_rss(process: subprocess.Popen, peak: list, done: threading.Event) -> None:
+    me = os.geteuid()
+    while not done.is_set():
+        try:
+            family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
+        for member in family:
+            try:
+                if member.uids().real == me:
+                    peak[0] = max(peak[0], member.memory_info().rss)
+            except psutil.Error:
+                pass
+        time.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default=sys.executable, help="the interpreter that runs nbgrader")
+    parser.add_argument("--messages", type=int, default=3)
+    parser.add_argument("--mib", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="primer-flood-") as base:
+        course = ScratchCourse(Path(base) / "course", REPO)
+        (course.root / "source" / ASSIGNMENT).mkdir()
+        nbformat.write(_source(), course.root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+        course.generate(ASSIGNMENT)
+        release = nbformat.read(course.root / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+        release.cells[0].source = "def square(x):\n    return x * x"
+        course.submit("honest", ASSIGNMENT, release)
+        flood = nbformat.from_dict(release)
+        flood.cells.insert(0, new_code_cell(
+            f"import sys\nfor _ in range({args.messages}):\n    sys.stdout.write('x' * ({args.mib} << 20))\n"
+            "    sys.stdout.flush()"))
+        course.submit("flooder", ASSIGNMENT, flood)
+        env = {**os.environ, "PATH": f"{Path(args.python).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+        peak, done = [0], threading.Event()
+        started = time.monotonic()
+        with subprocess.Popen([args.python, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"],
+                              cwd=course.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) as process:
+            watcher = threading.Thread(target=_peak_rss, args=(process, peak, done))
+            watcher.start()
+            output, _ = process.communicate()
+            done.set()
+            watcher.join()
+        seconds = time.monotonic() - started
+        graded = (course.root / "autograded" / "honest" / ASSIGNMENT).is_dir()
+        flooder = (course.root / "autograded" / "flooder" / ASSIGNMENT).is_dir()
+        if os.environ.get("BENCH_LOG"):
+            print(output[-int(os.environ["BENCH_LOG"]):])
+        print(f"grader: {args.python}")
+        print(f"flood: {args.messages} messages of {args.mib} MiB")
+        print(f"grader peak resident size: {peak[0] / 2 ** 20:.0f} MiB; wall time {seconds:.1f} s; "
+              f"honest student graded: {graded}; flooding student graded: {flooder}")
+
+
+if __name__ == "__main__":
+    main()
