@@ -89,3 +89,37 @@ def write_submission(folder: Path, notebook) -> Path:
     nbformat.write(notebook, folder / NOTEBOOK)
     (folder / "timestamp.txt").write_text("2026-11-29 10:00:00.000000 UTC")
     return folder
+
+
+# The formgrader's Autograde button, as it calls nbgrader's API (one student at a time).
+FORMGRADER_BUTTON = """
+import json, sys
+from nbgrader.apps.baseapp import NbGrader
+from nbgrader.apps import NbGraderAPI
+app = NbGrader()
+app.initialize([])  # reads the course's nbgrader_config.py from the folder it runs in
+api = NbGraderAPI(app.coursedir, parent=app)
+for student in sys.argv[2:]:
+    print(json.dumps({"student": student, **api.autograde(sys.argv[1], student)}))
+"""
+
+
+def autograde_command(path: str, course_root: Path, assignment: str, students: list[str]):
+    """(command, folder) of one grading path: "primer" (`primer autograde -j 2`, started from
+    elsewhere: it must still read the course's own config), "nbgrader" (plain `nbgrader
+    autograde`) or "formgrader" (the button's API call)."""
+    import sys
+
+    if path == "primer":
+        return [sys.executable, "-m", "primer.cli", "autograde", assignment, "-j", "2",
+                "--course", str(course_root)], "/"
+    if path == "nbgrader":
+        return [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], course_root
+    return [sys.executable, "-c", FORMGRADER_BUTTON, assignment, *students], course_root
+
+
+def stamp_submissions(course: ScratchCourse, assignment: str) -> list[str]:
+    """Give every submission of ``assignment`` a timestamp; return the students, sorted."""
+    for folder in (course.root / "submitted").iterdir():
+        (folder / assignment / "timestamp.txt").write_text("2026-11-30 10:00:00.000000 UTC")
+    return sorted(p.name for p in (course.root / "submitted").iterdir())

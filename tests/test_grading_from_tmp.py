@@ -25,7 +25,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 from nbgrader_course import ScratchCourse
-from test_grading_integrity import ASSIGNMENT, FORMGRADER_BUTTON, FULL, NOTEBOOK, NOTHING, _answer, judge_source
+from grading_fixtures import FORMGRADER_BUTTON
+from test_grading_integrity import ASSIGNMENT, FULL, NOTEBOOK, NOTHING, _answer, judge_source
 
 pytestmark = pytest.mark.root  # kernels run as sandbox accounts
 STUDENTS = {"honest": ("return x * x", "return x ** 3"), "wrong": ("return x + x", "return 3 * x")}

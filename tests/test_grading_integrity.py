@@ -31,7 +31,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,7 +43,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.api import Gradebook
 
 from conftest import nbgrader_meta
-from grading_fixtures import cell_meta, python_notebook
+from grading_fixtures import autograde_command, cell_meta, python_notebook, stamp_submissions
 from nbgrader_course import ScratchCourse
 from primer.course import venv_path
 
@@ -264,21 +263,7 @@ def _class(course: ScratchCourse) -> list[str]:
     deleted = _answer(release, "return 0", "return 0")
     deleted.cells = [c for c in deleted.cells if not nbgrader_meta(c).get("grade")]
     course.submit("deleted_tests", ASSIGNMENT, deleted)
-    for folder in (course.root / "submitted").iterdir():
-        (folder / ASSIGNMENT / "timestamp.txt").write_text("2026-11-30 10:00:00.000000 UTC")
-    return sorted(p.name for p in (course.root / "submitted").iterdir())
-
-
-FORMGRADER_BUTTON = """
-import json, sys
-from nbgrader.apps.baseapp import NbGrader
-from nbgrader.apps import NbGraderAPI
-app = NbGrader()
-app.initialize([])  # reads the course's nbgrader_config.py from the folder it runs in
-api = NbGraderAPI(app.coursedir, parent=app)
-for student in sys.argv[2:]:
-    print(json.dumps({"student": student, **api.autograde(sys.argv[1], student)}))
-"""
+    return stamp_submissions(course, ASSIGNMENT)
 
 
 def _grader_peak_rss(process: subprocess.Popen, peak: dict, done: threading.Event) -> None:
@@ -300,16 +285,7 @@ def _grader_peak_rss(process: subprocess.Popen, peak: dict, done: threading.Even
 
 def _grade(path: str, course: ScratchCourse, students: list[str], peak: dict | None = None) -> str:
     env = {**os.environ, "PATH": venv_path()}
-    if path == "primer":  # started from elsewhere: it must still read the course's own config
-        command = [sys.executable, "-m", "primer.cli", "autograde", ASSIGNMENT, "-j", "2",
-                   "--course", str(course.root)]
-        cwd = "/"
-    elif path == "nbgrader":
-        command = [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"]
-        cwd = course.root
-    else:
-        command = [sys.executable, "-c", FORMGRADER_BUTTON, ASSIGNMENT, *students]
-        cwd = course.root
+    command, cwd = autograde_command(path, course.root, ASSIGNMENT, students)
     peak = peak if peak is not None else {}
     peak.setdefault("bytes", 0)
     done = threading.Event()

@@ -41,7 +41,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.api import Gradebook
 
 from conftest import nbgrader_meta
-from grading_fixtures import cell_meta, python_notebook
+from grading_fixtures import autograde_command, cell_meta, python_notebook, stamp_submissions
 from nbgrader_course import ScratchCourse
 from primer.course import venv_path
 
@@ -194,35 +194,14 @@ def _class(course: ScratchCourse) -> list[str]:
     for student, (before, mse, reverse) in CHEATS.items():
         course.submit(student, ASSIGNMENT, _answer(release, before, mse, reverse))
     course.submit("untouched", ASSIGNMENT, release)
-    for folder in (course.root / "submitted").iterdir():
-        (folder / ASSIGNMENT / "timestamp.txt").write_text("2026-11-30 10:00:00.000000 UTC")
-    return sorted(p.name for p in (course.root / "submitted").iterdir())
-
-
-FORMGRADER_BUTTON = """
-import json, sys
-from nbgrader.apps.baseapp import NbGrader
-from nbgrader.apps import NbGraderAPI
-app = NbGrader()
-app.initialize([])
-api = NbGraderAPI(app.coursedir, parent=app)
-for student in sys.argv[2:]:
-    print(json.dumps({"student": student, **api.autograde(sys.argv[1], student)}))
-"""
+    return stamp_submissions(course, ASSIGNMENT)
 
 
 def _grade(path: str, course: ScratchCourse, students: list[str]) -> str:
-    env = {**os.environ, "PATH": venv_path()}
-    cwd = course.root
-    if path == "primer":
-        command = [sys.executable, "-m", "primer.cli", "autograde", ASSIGNMENT, "-j", "2",
-                   "--course", str(course.root)]
-    elif path == "nbgrader":
-        command = [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"]
-    elif path == "formgrader":
-        command = [sys.executable, "-c", FORMGRADER_BUTTON, ASSIGNMENT, *students]
-    else:  # the unit of work of the cluster backends and the grading queue, then the trusted merge
+    if path == "unit":  # the unit of work of the cluster backends and the grading queue, then the merge
         return _grade_with_the_unit(course, students)
+    command, cwd = autograde_command(path, course.root, ASSIGNMENT, students)
+    env = {**os.environ, "PATH": venv_path()}
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     return result.stdout + result.stderr
 
