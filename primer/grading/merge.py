@@ -99,7 +99,7 @@ def merge_result(course: Path, result_dir: Path, *, expect_student: str | None =
     """Check the result in ``result_dir`` and record it in ``course``'s gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from primer.grading.parallel import gradebook_url
+    from primer.grading.course_settings import gradebook_url
 
     course, result_dir = Path(course).resolve(), Path(result_dir)
     record = read_result(result_dir)
@@ -201,7 +201,7 @@ def _record(course: Path, url: str, record: dict, notebooks: dict, result_dir: P
     from nbgrader.utils import parse_utc
 
     from primer.grading.integrity import RecordIntegrity
-    from primer.grading.parallel import course_config
+    from primer.grading.course_settings import course_config
 
     student, assignment = record["student"], record["assignment"]
     destination = course / "autograded" / student / assignment

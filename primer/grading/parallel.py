@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from primer.accounts import kill_tree
+from primer.grading.course_settings import gradebook_url
 
 STAGING_FOLDER = ".primer-staging"
 
@@ -99,29 +100,6 @@ def _grade_in_child(release: Path, submission: Path, scratch: Path, result: Path
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-
-
-def course_config(course: Path):
-    """nbgrader's configuration for ``course``, as `nbgrader` started in it would read it:
-    the Jupyter config folders (the course venv's etc/jupyter), then the course's
-    own nbgrader_config.py, which wins; wherever this process was started."""
-    from jupyter_core.paths import jupyter_config_path
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = Config()
-    for folder in [*reversed(jupyter_config_path()), str(course)]:
-        if (Path(folder) / "nbgrader_config.py").is_file():
-            config.merge(PyFileConfigLoader("nbgrader_config.py", path=folder).load_config())
-    config.CourseDirectory.root = str(course)
-    return config
-
-
-def gradebook_url(course: Path) -> str:
-    """The gradebook nbgrader itself would use for ``course`` (its config may name PostgreSQL)."""
-    from nbgrader.coursedir import CourseDirectory
-
-    return CourseDirectory(config=course_config(course)).db_url
 
 
 def _read_scores(course: Path, assignment: str, student: str) -> tuple[float | None, float | None]:

@@ -63,7 +63,7 @@ def prepare_release(course: Path, assignment: str, destination: Path) -> Path:
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import find_all_files
 
-    from primer.grading.parallel import course_config
+    from primer.grading.course_settings import course_config
 
     check_name("assignment", assignment)
     course = Path(course).resolve()

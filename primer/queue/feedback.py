@@ -96,7 +96,7 @@ def generate_queue_feedback(course: Path, assignment: str, student: str, show_sc
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
-    from primer.grading.parallel import course_config
+    from primer.grading.course_settings import course_config
 
     config = queue_feedback_config(course_config(course), show_scores)
     coursedir = CourseDirectory(config=config)

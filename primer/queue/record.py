@@ -55,7 +55,8 @@ def record(course: Path, assignment: str, student: str, collected: Path, result:
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    from primer.grading.parallel import SubmissionResult, course_config, finish, record_merge
+    from primer.grading.course_settings import course_config
+    from primer.grading.parallel import SubmissionResult, finish, record_merge
     from primer.queue.feedback import generate_queue_feedback
 
     course = course.resolve()

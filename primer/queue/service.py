@@ -40,7 +40,7 @@ HARDENED = "primer.grading.sandbox.SandboxedExecute"
 class GradingQueue:
     def __init__(self, *, runtime_root: Path, course: Path, owner: str, exchange_course: Path,
                  course_config_file: Path, staff_config_path: str, settings: QueueSettings):
-        from primer.grading.parallel import course_config
+        from primer.grading.course_settings import course_config
 
         self.settings, self.course, self.owner = settings, Path(course), owner
         self.exchange_course = Path(exchange_course)

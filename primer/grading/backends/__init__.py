@@ -40,7 +40,7 @@ class ClusterGrading(Configurable):
 
 
 def cluster_settings(course: Path) -> ClusterGrading:
-    from primer.grading.parallel import course_config
+    from primer.grading.course_settings import course_config
 
     return ClusterGrading(config=course_config(course))
 
