@@ -377,7 +377,7 @@ class SandboxedExecute(Execute):
         self._installed = False
         self.config.SandboxProvisioner.wall_seconds = self.notebook_timeout
         self._judge_plan = self._release_judge_plan(resources)
-        self._judge = None
+        self._judge_process = None
         started = time.monotonic()
         try:
             return super().preprocess(nb, resources, km)
@@ -419,7 +419,7 @@ class SandboxedExecute(Execute):
         grade_id = meta.get("grade_id", f"cell {index + 1}")
         try:
             self._start_judge()
-            answer = self._judge.run_test(cell.source)
+            answer = self._judge_process.run_test(cell.source)
         except (JudgeFailed, OSError, ValueError) as error:
             self.log.error("%s: the judge failed: %s", grade_id, error)
             self._stop_judge()
@@ -436,14 +436,14 @@ class SandboxedExecute(Execute):
 
     def _start_judge(self) -> None:
         """Start the judge (it imports and loads the course's data while the notebook runs)."""
-        if self._judge is None:
-            self._judge = JudgeProcess(self._judge_plan, self.km.get_connection_info(),
+        if self._judge_process is None:
+            self._judge_process = JudgeProcess(self._judge_plan, self.km.get_connection_info(),
                                        timeout=float(self.timeout or 120), log=self.log)
 
     def _stop_judge(self) -> None:
-        if getattr(self, "_judge", None) is not None:
-            self._judge.stop()
-            self._judge = None
+        if getattr(self, "_judge_process", None) is not None:
+            self._judge_process.stop()
+            self._judge_process = None
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
