@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 import nbformat
-import psutil
 from nbformat.v4 import new_code_cell, new_notebook
 
+from primer.testing.grader_memory import watch_grader_peak_rss
 from primer.testing.scratch_course import ScratchCourse
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,22 +42,6 @@ def _source():
                       metadata=_meta("square", solution=True)),
         new_code_cell("assert square(3) == 9", metadata=_meta("test_square", grade=True, locked=True, points=1)),
     ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-
-
-def _peak_rss(process: subprocess.Popen, peak: list, done: threading.Event) -> None:
-    me = os.geteuid()
-    while not done.is_set():
-        try:
-            family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            family = []
-        for member in family:
-            try:
-                if member.uids().real == me:
-                    peak[0] = max(peak[0], member.memory_info().rss)
-            except psutil.Error:
-                pass
-        time.sleep(0.05)
 
 
 def main() -> None:
@@ -80,12 +64,12 @@ def main() -> None:
             "    sys.stdout.flush()"))
         course.submit("flooder", ASSIGNMENT, flood)
         env = {**os.environ, "PATH": f"{Path(args.python).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
-        peak, done = [0], threading.Event()
+        peak, done = {"bytes": 0}, threading.Event()
         started = time.monotonic()
         with subprocess.Popen([args.python, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"],
                               cwd=course.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True) as process:
-            watcher = threading.Thread(target=_peak_rss, args=(process, peak, done))
+            watcher = threading.Thread(target=watch_grader_peak_rss, args=(process.pid, peak, done, 0.05))
             watcher.start()
             output, _ = process.communicate()
             done.set()
@@ -97,7 +81,7 @@ def main() -> None:
             print(output[-int(os.environ["BENCH_LOG"]):])
         print(f"grader: {args.python}")
         print(f"flood: {args.messages} messages of {args.mib} MiB")
-        print(f"grader peak resident size: {peak[0] / 2 ** 20:.0f} MiB; wall time {seconds:.1f} s; "
+        print(f"grader peak resident size: {peak['bytes'] / 2 ** 20:.0f} MiB; wall time {seconds:.1f} s; "
               f"honest student graded: {graded}; flooding student graded: {flooder}")
 
 

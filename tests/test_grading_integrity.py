@@ -46,6 +46,7 @@ from conftest import nbgrader_meta
 from grading_fixtures import autograde_command, cell_meta, python_notebook, stamp_submissions
 from nbgrader_course import ScratchCourse
 from primer.course import venv_path
+from primer.testing.grader_memory import watch_grader_peak_rss
 
 pytestmark = pytest.mark.root  # kernels run as sandbox accounts, inside a memory cgroup
 
@@ -266,23 +267,6 @@ def _class(course: ScratchCourse) -> list[str]:
     return stamp_submissions(course, ASSIGNMENT)
 
 
-def _grader_peak_rss(process: subprocess.Popen, peak: dict, done: threading.Event) -> None:
-    """The largest resident size of any grader process (ours, not the sandboxes') while grading."""
-    me = os.geteuid()
-    while not done.is_set():
-        try:
-            family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            family = []
-        for member in family:
-            try:
-                if member.uids().real == me:
-                    peak["bytes"] = max(peak["bytes"], member.memory_info().rss)
-            except psutil.Error:
-                pass
-        time.sleep(0.1)
-
-
 def _grade(path: str, course: ScratchCourse, students: list[str], peak: dict | None = None) -> str:
     env = {**os.environ, "PATH": venv_path()}
     command, cwd = autograde_command(path, course.root, ASSIGNMENT, students)
@@ -291,7 +275,7 @@ def _grade(path: str, course: ScratchCourse, students: list[str], peak: dict | N
     done = threading.Event()
     with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True) as process:
-        watcher = threading.Thread(target=_grader_peak_rss, args=(process, peak, done))
+        watcher = threading.Thread(target=watch_grader_peak_rss, args=(process.pid, peak, done))
         watcher.start()
         try:
             output, _ = process.communicate(timeout=900)

@@ -71,9 +71,8 @@ def read_release(path: Path):
 class JudgeProcess:
     """One judge for one notebook: started when the kernel is, stopped with it."""
 
-    def __init__(self, plan: dict, connection: dict, timeout: float, log=None):
+    def __init__(self, plan: dict, connection: dict, timeout: float):
         self.timeout = timeout
-        self.log = log
         self.folder = tempfile.mkdtemp(prefix="primer-judge-")
         environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": self.folder,
                        "MPLCONFIGDIR": self.folder, "MPLBACKEND": "Agg", "LANG": "C.UTF-8",

@@ -438,7 +438,7 @@ class SandboxedExecute(Execute):
         """Start the judge (it imports and loads the course's data while the notebook runs)."""
         if self._judge_process is None:
             self._judge_process = JudgeProcess(self._judge_plan, self.km.get_connection_info(),
-                                       timeout=float(self.timeout or 120), log=self.log)
+                                               timeout=float(self.timeout or 120))
 
     def _stop_judge(self) -> None:
         if getattr(self, "_judge_process", None) is not None:
