@@ -164,12 +164,14 @@ for label, place in (('/', '/'), ('/dev', '/dev'), ('sockets', os.path.dirname(g
     except OSError:
         pass
 print('WRITABLE', writable)"""
-# A few huge messages: each used to be read whole into the grader's memory.
+# A few huge messages: each used to be read whole into the grader's memory. The last one is the
+# cell's reply (the shell channel), made huge by a payload.
 FLOOD = """
 import sys
 for _ in range(3):
     sys.stdout.write('x' * (300 << 20))
-    sys.stdout.flush()"""
+    sys.stdout.flush()
+get_ipython().payload_manager.write_payload({'source': 'page', 'data': {'text/plain': 'x' * (800 << 20)}})"""
 # Countless empty displays: no characters for the output cap to count, one output each.
 EMPTY_DISPLAYS = """
 publish = get_ipython().display_pub.publish

@@ -120,7 +120,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 _rng = np.random.default_rng(0)
 X = _rng.normal(size=(60, 3))
-y = (X[:, 0] > 0).astype(int)"""
+y = (X[:, 0] > 0).astype(int)
+_judged_here = []  # each test of the model adds one: a judge that saw another student would hold more
+with open('/tmp/primer-judge-setups', 'a') as _log:  # in a kernel, the sandbox's own /tmp
+    _log.write('setup ')"""
+# Where the judges' setup runs are counted (the judge runs on this machine, outside any sandbox).
+SETUP_LOG = Path("/tmp/primer-judge-setups")
 # Where a library function named by the student would write, were the judge to run it.
 MARKER = Path("/tmp/primer-judge-gadget-ran")
 HONEST = {"honest": SOLUTION, "wrong": ("return float(np.mean(np.abs(np.asarray(a) - np.asarray(b))))",
@@ -157,7 +162,9 @@ def outside_source():
         new_code_cell(DATA, metadata={**cell_meta("data", locked=True), "primer": {"judge": "setup"}}),
         new_code_cell("### BEGIN SOLUTION\nmodel = make_pipeline(StandardScaler(), LogisticRegression())\n"
                       "### END SOLUTION", metadata=cell_meta("model", solution=True)),
-        new_code_cell("assert cross_val_score(model, X, y, cv=3).mean() > 0.8, 'the model should separate the groups'",
+        new_code_cell("_judged_here.append(1)\n"
+                      "assert len(_judged_here) == 1, 'the judge saw no other submission'\n"
+                      "assert cross_val_score(model, X, y, cv=3).mean() > 0.8, 'the model should separate the groups'",
                       metadata=cell_meta("test_model", grade=True, locked=True, points=1)),
         new_code_cell("def reverse(items):\n    ### BEGIN SOLUTION\n    " + SOLUTION[1] + "\n    ### END SOLUTION",
                       metadata=cell_meta("reverse", solution=True)),
@@ -240,7 +247,10 @@ def graded(tmp_path_factory):
         course = ScratchCourse.__new__(ScratchCourse)
         course.root = root
         students = _class(course)
+        SETUP_LOG.unlink(missing_ok=True)
         runs[path] = dict(course=course, students=students, log=_grade(path, course, students))
+        runs[path]["judge_setups"] = len(SETUP_LOG.read_text().split()) if SETUP_LOG.exists() else 0
+    SETUP_LOG.unlink(missing_ok=True)
     return runs
 
 
@@ -306,6 +316,15 @@ def test_the_feedback_holds_no_hidden_test(graded):
 def test_a_library_function_named_by_the_student_never_runs_in_the_judge(graded):
     # torch.save ran in the student's sandbox (its /tmp is its own), never on this machine.
     assert not MARKER.exists()
+
+
+def test_primer_autograde_prepares_each_notebooks_judge_once_for_the_class(graded):
+    # A warm judge ran the release's imports and data loads once; every student's judge is a
+    # fresh fork of it (the honest model passing its test shows no judge saw another student).
+    # Without one, every notebook pays its own start, as plain nbgrader's path does.
+    students = len(graded["primer"]["students"])
+    assert graded["primer"]["judge_setups"] == 1, graded["primer"]["log"][-2000:]
+    assert graded["nbgrader"]["judge_setups"] == students
 
 
 def test_the_judge_leaves_nothing_running(graded):

@@ -286,23 +286,26 @@ def import_statements(source: str) -> list[str]:
     return [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
 
 
-class Judge:
-    def __init__(self, start: dict):
-        self.kernel = StudentKernel(start["connection"], float(start.get("timeout", 120)))
+class Prepared:
+    """The judge's own copy of the course for one notebook: the release's imports and setup, run once.
+
+    A warm judge (primer.grading.judge_zygote) prepares it once and forks one judge
+    per submission from it; every judge then owns its copy and no student's
+    process ever reached it.
+    """
+
+    def __init__(self, plan: dict):
         self.namespace: dict = {"__name__": "__judge__", "__builtins__": builtins}
-        self.student_names = set(start.get("student_names", []))
+        self.student_names = set(plan.get("student_names", []))
         self.trusted = set(self.namespace)
         self.setup_error = None
-        self._prepare(start.get("imports", []), start.get("setup", []))
-
-    def _prepare(self, imports: list[str], setup: list[str]) -> None:
-        for statement in imports:
+        for statement in plan.get("imports", []):
             try:
                 exec(compile(statement, "<release import>", "exec"), self.namespace)
             except Exception as error:  # an import only a student's cell makes work: not ours to judge
                 print(f"judge: {statement!r} failed: {error!r}", file=sys.stderr)
             self.trusted |= bound_names(statement) - self.student_names
-        for source in setup:
+        for source in plan.get("setup", []):
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
                     exec(compile(source, "<judge setup>", "exec"), self.namespace)
@@ -310,6 +313,16 @@ class Judge:
                 self.setup_error = f"{type(error).__name__}: {error}"
                 traceback.print_exc(file=sys.stderr)
             self.trusted |= bound_names(source) - self.student_names
+
+
+class Judge:
+    def __init__(self, start: dict, prepared: Prepared | None = None):
+        self.kernel = StudentKernel(start["connection"], float(start.get("timeout", 120)))
+        prepared = prepared or Prepared(start)
+        self.namespace = prepared.namespace
+        self.student_names = set(prepared.student_names)
+        self.trusted = set(prepared.trusted)
+        self.setup_error = prepared.setup_error
 
     def run_test(self, source: str) -> dict:
         if self.setup_error:
@@ -362,15 +375,16 @@ def _cut(output: io.StringIO) -> str:
     return text if len(text) <= MAX_STDOUT else text[:MAX_STDOUT] + "\n[output cut]\n"
 
 
-def main() -> None:
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+def serve(prepared: Prepared | None = None) -> None:
+    """Answer requests on stdin with one JSON line each on stdout, until stdin ends."""
+    answers = os.fdopen(os.dup(1), "w")
+    requests = os.fdopen(os.dup(0), "r")
     sys.stdout = sys.stderr  # stray prints never corrupt the answers
-    os.environ.setdefault("MPLBACKEND", "Agg")
     judge = None
-    for line in sys.stdin:
+    for line in requests:
         request = json.loads(line)
         if request["op"] == "start":
-            judge = Judge(request)
+            judge = Judge(request, prepared)
             answer = {"status": "ready"}
         elif request["op"] == "test":
             answer = judge.run_test(request["source"])
@@ -378,6 +392,17 @@ def main() -> None:
             break
         answers.write(json.dumps(answer) + "\n")
         answers.flush()
+
+
+def main() -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    if sys.argv[1:2] == ["--warm"]:
+        from primer.grading.judge_zygote import serve_forks
+
+        plan = json.loads(sys.stdin.readline())
+        serve_forks(int(sys.argv[2]), Prepared(plan), serve)
+    else:
+        serve()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import select
 import subprocess
 import sys
@@ -26,8 +25,8 @@ from pathlib import Path
 import nbformat
 
 from primer.grading.judge import bound_names, import_statements
+from primer.grading.judge_zygote import judge_environment, limit_memory, warm_judge_for
 
-JUDGE_MEMORY = 8 * 1024 ** 3     # address space of the judge process, bytes
 _MAX_ANSWER = 1024 ** 2          # bytes of one verdict line
 
 
@@ -74,19 +73,37 @@ class JudgeProcess:
     def __init__(self, plan: dict, connection: dict, timeout: float):
         self.timeout = timeout
         self.folder = tempfile.mkdtemp(prefix="primer-judge-")
-        environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": self.folder,
-                       "MPLCONFIGDIR": self.folder, "MPLBACKEND": "Agg", "LANG": "C.UTF-8",
-                       "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                       "PYTHONDONTWRITEBYTECODE": "1", "NILEARN_DATA": os.path.join(self.folder, "nilearn")}
         self.errors = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "primer.grading.judge"], cwd=self.folder, env=environment,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
-            preexec_fn=_limit_memory, start_new_session=True)
+        self.process = self._fork_warm(plan) or self._start_cold()
         self._buffer = b""
         connection = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in connection.items()}
         self._send({"op": "start", "connection": connection, "timeout": timeout, **plan})
         self._ready = False
+
+    def _start_cold(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-I", "-m", "primer.grading.judge"], cwd=self.folder,
+            env=judge_environment(self.folder), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.errors, preexec_fn=limit_memory, start_new_session=True)
+
+    def _fork_warm(self, plan: dict):
+        """A fork of this class's warm judge for the plan (primer.grading.judge_zygote), or None."""
+        warm = warm_judge_for(plan)
+        if warm is None:
+            return None
+        to_judge, from_judge = os.pipe(), os.pipe()
+        try:
+            process = warm.fork(self.folder, to_judge[0], from_judge[1], self.errors.fileno())
+        except OSError as error:
+            print(f"primer: a cold judge instead of the warm one ({error})", file=sys.stderr)
+            for fd in (*to_judge, *from_judge):
+                os.close(fd)
+            return None
+        os.close(to_judge[0])
+        os.close(from_judge[1])
+        process.stdin = os.fdopen(to_judge[1], "wb")
+        process.stdout = os.fdopen(from_judge[0], "rb")
+        return process
 
     def _send(self, request: dict) -> None:
         self.process.stdin.write((json.dumps(request) + "\n").encode())
@@ -140,10 +157,6 @@ class JudgeProcess:
         import shutil
 
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (JUDGE_MEMORY, JUDGE_MEMORY))
 
 
 def verdict_outputs(answer: dict) -> list:

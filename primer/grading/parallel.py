@@ -140,32 +140,35 @@ def autograde_class(course: Path, assignment: str, students: list[str] | None = 
 def _grade_locally(course: Path, assignment: str, results: dict[str, SubmissionResult],
                    queue: list[str], workers: int, per_student_timeout: float,
                    log_folder: Path) -> list[SubmissionResult]:
-    from primer.grading.unit import prepare_release
+    from primer.grading.judge_zygote import warm_judges
+    from primer.grading.unit import judge_plans, prepare_release
 
     work = course / STAGING_FOLDER / assignment
     release = prepare_release(course, assignment, work / "release")
 
-    running: dict[int, tuple[str, float, int]] = {}  # pid -> student, start, slot
-    while queue or running:
-        while queue and len(running) < workers:
-            student = queue.pop(0)
-            slot = min(set(range(workers)) - {entry[2] for entry in running.values()})
-            pid = os.fork()
-            if pid == 0:
-                _grade_in_child(release, course / "submitted" / student / assignment,
-                                work / "scratch" / student, work / "results" / student,
-                                log_folder / f"{student}.log", slot)
-            running[pid] = (student, time.monotonic(), slot)
-        pid, status = _wait_any(running, per_student_timeout)
-        student, started, _ = running.pop(pid)
-        results[student].seconds += time.monotonic() - started
-        if status is None:
-            results[student].status = "failed"
-            results[student].notes.append(
-                f"grading took longer than {per_student_timeout:.0f} s and was stopped")
-            continue
-        record_merge(course, assignment, results[student], work / "results" / student,
-                     log_folder / f"{student}.log")
+    # One warm judge per notebook for the whole class: its imports and data loads run once.
+    with warm_judges(judge_plans(release)):
+        running: dict[int, tuple[str, float, int]] = {}  # pid -> student, start, slot
+        while queue or running:
+            while queue and len(running) < workers:
+                student = queue.pop(0)
+                slot = min(set(range(workers)) - {entry[2] for entry in running.values()})
+                pid = os.fork()
+                if pid == 0:
+                    _grade_in_child(release, course / "submitted" / student / assignment,
+                                    work / "scratch" / student, work / "results" / student,
+                                    log_folder / f"{student}.log", slot)
+                running[pid] = (student, time.monotonic(), slot)
+            pid, status = _wait_any(running, per_student_timeout)
+            student, started, _ = running.pop(pid)
+            results[student].seconds += time.monotonic() - started
+            if status is None:
+                results[student].status = "failed"
+                results[student].notes.append(
+                    f"grading took longer than {per_student_timeout:.0f} s and was stopped")
+                continue
+            record_merge(course, assignment, results[student], work / "results" / student,
+                         log_folder / f"{student}.log")
     finish(course, assignment, results)
     return [results[s] for s in results]
 

@@ -27,7 +27,8 @@ grade the same way. The kernel of a student's notebook
 The kernel command is wrapped by a jupyter_client kernel provisioner
 (``SandboxProvisioner``, the public way to change how a kernel starts).
 ``SandboxedExecute`` adds the grader's side: a notebook time limit, caps on
-the size of each output message (ZeroMQ's MAXMSGSIZE on the grader's iopub socket) and on
+the size of each output message and each reply (ZeroMQ's MAXMSGSIZE on the grader's
+iopub and shell sockets, primer.grading.capped_client) and on
 the output and number of messages of each cell, test cells whose rich outputs
 are kept as plain text only (nbgrader pays full points for a test cell whose
 first output is an ``execute_result``, whatever error follows), and tamper
@@ -47,7 +48,6 @@ import time
 from pathlib import Path
 
 import psutil
-import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
@@ -58,6 +58,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Type, Unicode, default
 
 from primer.grading import cgroups
+from primer.grading.capped_client import CappedKernelClient
 from primer.grading.judge_client import JudgeFailed, JudgeProcess, judge_plan, read_release, verdict_outputs
 from primer.safecopy import Limits, copy_tree
 from primer.accounts import chown_tree
@@ -138,28 +139,6 @@ class SandboxKernelSpecManager(KernelSpecManager):
         spec = super().get_kernel_spec(kernel_name)
         spec.metadata = {**spec.metadata, "kernel_provisioner": {"provisioner_name": PROVISIONER_NAME}}
         return spec
-
-
-class CappedKernelClient(AsyncKernelClient):
-    """A kernel client whose iopub socket refuses messages larger than ``max_message_bytes``.
-
-    Outputs come on iopub, as many as the kernel likes. The shell channel
-    stays uncapped: a refused reply would be lost, and the cell would wait
-    for its whole time limit (one reply per request is read).
-    """
-
-    max_message_bytes = Integer(
-        32 * MIB, config=True,
-        help="Largest output message the grader reads from a kernel, bytes (ZeroMQ's MAXMSGSIZE): "
-             "a larger one is dropped, with its connection, before it takes the grader's memory.")
-
-    def connect_iopub(self, identity=None):
-        # Options are applied when a socket is made: set the cap for this one socket only.
-        self.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
-        try:
-            return super().connect_iopub(identity=identity)
-        finally:
-            self.context.setsockopt(zmq.MAXMSGSIZE, -1)
 
 
 class SandboxedKernelManager(AsyncKernelManager):

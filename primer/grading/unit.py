@@ -202,6 +202,19 @@ def unit_config(release: Path, scratch_course: Path, pod: bool):
     return config
 
 
+def judge_plans(release: Path) -> list[dict]:
+    """The judge plan of every notebook of a grading release, for warm judges
+    (primer.grading.judge_zygote); none when the course runs tests in the kernel."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from primer.grading.judge_client import judge_plan, read_release
+
+    config = PyFileConfigLoader(CONFIG, path=str(release)).load_config()
+    if not config.get("SandboxedExecute", {}).get("judge_tests", True):
+        return []
+    return [judge_plan(read_release(path)) for path in sorted((release / "release").glob("*/*.ipynb"))]
+
+
 def substitute_index(path: str, index: str | None) -> Path:
     """``{index}`` in a path: this task's index (Kubernetes' JOB_COMPLETION_INDEX, Slurm's
     SLURM_ARRAY_TASK_ID) when the path names one."""
