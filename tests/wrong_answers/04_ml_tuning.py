@@ -166,4 +166,25 @@ auc_gain = auc_confounds_nwbv - auc_confounds_only
              "                             cv=mmse_cv, groups=mmse_groups)\n" + TARGET_MAE),
         ]
     ),
+    *(
+        dict(solution="tune-leak", test="test-tune-leak", why=why,
+             code="def repaired_analysis(X, y, cv):\n" + body)
+        for why, body in [
+            ("hands back the lab's leaky analysis unchanged (third edition)",
+             "    return lab_analysis(X, y, cv)\n"),
+            ("moves the z-scoring into the pipeline but still selects edges on all people (third edition)",
+             "    selected = SelectKBest(f_classif, k=20).fit_transform(X, y)\n"
+             "    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, solver='liblinear'))\n"
+             "    return cross_val_score(pipeline, selected, y, cv=cv)\n"),
+            ("repairs the selection but drops the z-scoring (not the same analysis) (third edition)",
+             "    pipeline = make_pipeline(SelectKBest(f_classif, k=20), LogisticRegression(C=1.0, solver='liblinear'))\n"
+             "    return cross_val_score(pipeline, X, y, cv=cv)\n"),
+            ("repairs it on the ADHD data only, ignoring its arguments (third edition)",
+             "    pipeline = make_pipeline(StandardScaler(), SelectKBest(f_classif, k=20),\n"
+             "                             LogisticRegression(C=1.0, solver='liblinear'))\n"
+             "    return cross_val_score(pipeline, X_adhd, y_adhd, cv=outer_cv)\n"),
+            ("types in plausible fold accuracies (third edition)",
+             "    return np.full(5, 0.6)\n"),
+        ]
+    ),
 ]
