@@ -61,3 +61,28 @@ def test_group_bootstrap_is_wider_than_a_row_bootstrap_when_rows_of_a_group_are_
 def test_bad_input_says_what_to_do(call, words):
     with pytest.raises(ValueError, match=words):
         call()
+
+
+def test_the_verdict_in_04s_model_answer_matches_the_data():
+    """04's model answer says nWBV's AUC gain over demographics is not significant, with or without education."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from primer.data.tables import load_oasis_sessions
+
+    sessions = load_oasis_sessions().frame
+    baseline = sessions[(sessions["group"] != "Converted") & (sessions["visit"] == 1)].assign(
+        male=lambda frame: (frame["sex"] == "M").astype(int))
+    y = (baseline["group"] == "Demented").astype(int).to_numpy()
+    folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=2, random_state=0)
+    logistic = make_pipeline(StandardScaler(), LogisticRegression())
+
+    def auc(columns):
+        return cross_val_score(logistic, baseline[columns], y, cv=folds, scoring="roc_auc")
+
+    assert stats.ttest_ind(baseline["education_years"][y == 1], baseline["education_years"][y == 0]).pvalue < 0.05
+    for confounds in (["age", "male", "etiv"], ["age", "male", "etiv", "education_years"]):
+        verdict = corrected_resampled_ttest(auc(confounds + ["nwbv"]) - auc(confounds), len(y) - len(y) // 5, len(y) // 5)
+        assert verdict.mean > 0 and verdict.low < 0 < verdict.high and verdict.p > 0.05
