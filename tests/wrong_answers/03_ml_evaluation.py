@@ -5,6 +5,8 @@ Each entry replaces one solution cell; the named test cell must then fail.
 
 SENSITIVITY = "def sensitivity_specificity(y_true, y_pred):\n"
 SELECTION = "def leaky_and_proper(X, labels, cv):\n"
+REGRESSION = "def cross_validated_age(X, age, cv):\n"
+GROUPS = "def new_person_scores(model, X, y, person):\n"
 
 WRONG_ANSWERS = [
     dict(
@@ -50,6 +52,50 @@ test_bacc = balanced_accuracy_score(y_test, model.predict(X_test))
 """,
     ),
     dict(
+        solution="eval-split",
+        test="test-eval-split",
+        why="seed shopping: tries 50 split seeds and keeps the one with the best test accuracy (third edition)",
+        code="""
+best = -1.0
+for seed in range(50):
+    parts = train_test_split(X_base, y_base, test_size=0.25, stratify=y_base, random_state=seed)
+    candidate = make_pipeline(StandardScaler(), LogisticRegression()).fit(parts[0], parts[2])
+    if candidate.score(parts[1], parts[3]) > best:
+        best = candidate.score(parts[1], parts[3])
+        X_train, X_test, y_train, y_test = parts
+        model = candidate
+train_acc = model.score(X_train, y_train)
+test_acc = model.score(X_test, y_test)
+test_bacc = balanced_accuracy_score(y_test, model.predict(X_test))
+""",
+    ),
+    dict(
+        solution="eval-split",
+        test="test-eval-split",
+        why="a default k-nearest-neighbours classifier where LogisticRegression() is asked for (third edition)",
+        code="""
+X_train, X_test, y_train, y_test = train_test_split(
+    X_base, y_base, test_size=0.25, stratify=y_base, random_state=0)
+model = make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X_train, y_train)
+train_acc = model.score(X_train, y_train)
+test_acc = model.score(X_test, y_test)
+test_bacc = balanced_accuracy_score(y_test, model.predict(X_test))
+""",
+    ),
+    dict(
+        solution="eval-kfold",
+        test="test-eval-kfold",
+        why="seed shopping: tries 50 fold seeds and keeps the best mean score (third edition)",
+        code="""
+seeds = range(50)
+results = [cross_val_score(clf, X_sorted, y_sorted, scoring="balanced_accuracy",
+                           cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)) for seed in seeds]
+best = int(np.argmax([r.mean() for r in results]))
+cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=best)
+cv_scores = results[best]
+""",
+    ),
+    dict(
         solution="eval-kfold",
         test="test-eval-kfold",
         why="forgets to shuffle and stratify: KFold on a table sorted by diagnosis",
@@ -71,21 +117,41 @@ cv_scores = cross_val_score(clf, X_sorted, y_sorted, cv=cv, scoring="balanced_ac
         solution="eval-regression",
         test="test-eval-regression",
         why="predicts the people the model was fitted on (in-sample predictions)",
-        code="""
-age_pred = LinearRegression().fit(X_age, age).predict(X_age)
-mae = mean_absolute_error(age, age_pred)
-r2 = r2_score(age, age_pred)
+        code=REGRESSION + """    age_pred = LinearRegression().fit(X, age).predict(X)
+    return age_pred, mean_absolute_error(age, age_pred), r2_score(age, age_pred)
 """,
     ),
     dict(
         solution="eval-regression",
         test="test-eval-regression",
         why="swaps the arguments of r2_score (R2 is not symmetric)",
-        code="""
-age_pred = cross_val_predict(LinearRegression(), X_age, age,
-                             cv=KFold(n_splits=5, shuffle=True, random_state=0))
-mae = mean_absolute_error(age, age_pred)
-r2 = r2_score(age_pred, age)
+        code=REGRESSION + """    age_pred = cross_val_predict(LinearRegression(), X, age, cv=cv)
+    return age_pred, mean_absolute_error(age, age_pred), r2_score(age_pred, age)
+""",
+    ),
+    dict(
+        solution="eval-regression",
+        test="test-eval-regression",
+        why="returns the course's provided fallback instead of computing anything (third edition)",
+        code=REGRESSION + """    age_pred = load_provided("03_age_pred")["age_pred"]
+    return age_pred, mean_absolute_error(age, age_pred), r2_score(age, age_pred)
+""",
+    ),
+    dict(
+        solution="eval-regression",
+        test="test-eval-regression",
+        why="a default Ridge() where a LinearRegression() is asked for (third edition)",
+        code=REGRESSION + """    from sklearn.linear_model import Ridge
+    age_pred = cross_val_predict(Ridge(), X, age, cv=cv)
+    return age_pred, mean_absolute_error(age, age_pred), r2_score(age, age_pred)
+""",
+    ),
+    dict(
+        solution="eval-regression",
+        test="test-eval-regression",
+        why="ignores cv and uses its own unshuffled 5 folds (third edition)",
+        code=REGRESSION + """    age_pred = cross_val_predict(LinearRegression(), X, age, cv=5)
+    return age_pred, mean_absolute_error(age, age_pred), r2_score(age, age_pred)
 """,
     ),
     dict(
@@ -117,16 +183,6 @@ def accuracy_halfwidth(n, p=0.7):
 """,
     ),
     dict(
-        solution="eval-groups",
-        test="test-eval-groups",
-        why="uses a shuffled KFold where GroupKFold is needed (visits of one person on both sides)",
-        code="""
-scores_kfold = cross_val_score(knn, X_all, y_all, cv=KFold(n_splits=5, shuffle=True, random_state=0))
-group_cv = KFold(n_splits=5, shuffle=True, random_state=1)
-scores_group = cross_val_score(knn, X_all, y_all, cv=group_cv, groups=subjects)
-""",
-    ),
-    dict(
         solution="eval-kfold",
         test="test-eval-kfold",
         why="types in plausible fold scores instead of computing them",
@@ -139,10 +195,8 @@ cv_scores = np.array([0.72, 0.68, 0.75, 0.70, 0.66])
         solution="eval-regression",
         test="test-eval-regression",
         why="types in the expected MAE and R2 next to made-up predictions",
-        code="""
-age_pred = age + np.random.default_rng(0).normal(0, 6, len(age))
-mae = 5.4
-r2 = 0.35
+        code=REGRESSION + """    age_pred = age + np.random.default_rng(0).normal(0, 6, len(age))
+    return age_pred, 5.4, 0.35
 """,
     ),
     dict(
@@ -157,11 +211,29 @@ train_sizes, train_scores, valid_scores = learning_curve(
     dict(
         solution="eval-groups",
         test="test-eval-groups",
-        why="types in the expected fold accuracies with the right splitter",
-        code="""
-scores_kfold = np.full(5, 0.86)
-group_cv = GroupKFold(n_splits=5)
-scores_group = np.full(5, 0.58)
+        why="chooses a shuffled KFold: visits of one person on both sides (ungrouped evaluation)",
+        code=GROUPS + """    return cross_val_score(model, X, y, cv=KFold(n_splits=5, shuffle=True, random_state=0))
+""",
+    ),
+    dict(
+        solution="eval-groups",
+        test="test-eval-groups",
+        why="a grouped splitter, but grouped by row instead of by person (third edition)",
+        code=GROUPS + """    return cross_val_score(model, X, y, cv=GroupKFold(n_splits=5), groups=np.arange(len(y)))
+""",
+    ),
+    dict(
+        solution="eval-groups",
+        test="test-eval-groups",
+        why="ignores its arguments: always the 1-NN on the OASIS sessions (third edition)",
+        code=GROUPS + """    return cross_val_score(knn, X_all, y_all, cv=GroupKFold(n_splits=5), groups=subjects)
+""",
+    ),
+    dict(
+        solution="eval-groups",
+        test="test-eval-groups",
+        why="types in plausible fold accuracies",
+        code=GROUPS + """    return np.full(5, 0.58)
 """,
     ),
     dict(

@@ -3,6 +3,16 @@
 Each entry replaces one solution cell; the named test cell must then fail.
 """
 
+LOG_RIDGE = ("TransformedTargetRegressor(regressor=make_pipeline(StandardScaler(), Ridge()), "
+             "func=np.log1p, inverse_func=np.expm1)")
+TARGET_SETUP = "from sklearn.model_selection import KFold\nmmse_cv = {cv}\nmmse_groups = {groups}\nlog_ridge = {model}\n"
+TARGET_MAE = ("mae_plain = mean_absolute_error(points_lost, pred_plain)\n"
+              "mae_log = mean_absolute_error(points_lost, pred_log)\n")
+TARGET_PREDICT = ("pred_plain = cross_val_predict(make_pipeline(StandardScaler(), Ridge()), X_mmse, points_lost,\n"
+                  "                               cv=mmse_cv, groups=mmse_groups)\n"
+                  "pred_log = cross_val_predict(log_ridge, X_mmse, points_lost, cv=mmse_cv, groups=mmse_groups)\n"
+                  + TARGET_MAE)
+
 WRONG_ANSWERS = [
     dict(
         solution="tune-validation-curve",
@@ -126,28 +136,55 @@ auc_confounds_nwbv = np.full(10, 0.75)
 auc_gain = auc_confounds_nwbv - auc_confounds_only
 """,
     ),
-    dict(
-        solution="tune-target",
-        test="test-tune-target",
-        why="forgets to transform the target (pred_log is the plain model)",
-        code="""
-ridge = make_pipeline(StandardScaler(), Ridge())
-pred_plain = cross_val_predict(ridge, X_mmse, points_lost, cv=mmse_cv, groups=mmse_groups)
-pred_log = cross_val_predict(ridge, X_mmse, points_lost, cv=mmse_cv, groups=mmse_groups)
-mae_plain = mean_absolute_error(points_lost, pred_plain)
-mae_log = mean_absolute_error(points_lost, pred_log)
-""",
+    *(
+        dict(solution="tune-target", test="test-tune-target", why=why,
+             code=TARGET_SETUP.format(cv=cv, groups=groups, model=model) + body)
+        for why, cv, groups, model, body in [
+            ("ungrouped shuffled KFold: sessions of one person in training and test folds (third edition)",
+             "KFold(n_splits=5, shuffle=True, random_state=0)", "None", LOG_RIDGE, TARGET_PREDICT),
+            ("groups the folds by visit number instead of by person (third edition)",
+             "GroupKFold(n_splits=5)", 'scored["visit"].to_numpy()', LOG_RIDGE, TARGET_PREDICT),
+            ("in-sample predictions: fits and predicts on every session (third edition)",
+             "GroupKFold(n_splits=5)", 'scored["subject_id"].to_numpy()', LOG_RIDGE,
+             "pred_plain = make_pipeline(StandardScaler(), Ridge()).fit(X_mmse, points_lost).predict(X_mmse)\n"
+             "pred_log = log_ridge.fit(X_mmse, points_lost).predict(X_mmse)\n" + TARGET_MAE),
+            ("scales all sessions outside the pipeline, then cross-validates a ridge without a scaler (third edition)",
+             "GroupKFold(n_splits=5)", 'scored["subject_id"].to_numpy()',
+             "TransformedTargetRegressor(regressor=Ridge(), func=np.log1p, inverse_func=np.expm1)",
+             "X_scaled = StandardScaler().fit_transform(X_mmse)\n"
+             "pred_plain = cross_val_predict(Ridge(), X_scaled, points_lost, cv=mmse_cv, groups=mmse_groups)\n"
+             "pred_log = cross_val_predict(log_ridge, X_scaled, points_lost, cv=mmse_cv, groups=mmse_groups)\n"
+             + TARGET_MAE),
+            ("forgets to transform the target (log_ridge's transform is the identity)",
+             "GroupKFold(n_splits=5)", 'scored["subject_id"].to_numpy()',
+             "TransformedTargetRegressor(regressor=make_pipeline(StandardScaler(), Ridge()))", TARGET_PREDICT),
+            ("log-transforms the target by hand and never transforms the predictions back",
+             "GroupKFold(n_splits=5)", 'scored["subject_id"].to_numpy()', LOG_RIDGE,
+             "pred_plain = cross_val_predict(make_pipeline(StandardScaler(), Ridge()), X_mmse, points_lost,\n"
+             "                               cv=mmse_cv, groups=mmse_groups)\n"
+             "pred_log = cross_val_predict(make_pipeline(StandardScaler(), Ridge()), X_mmse, np.log1p(points_lost),\n"
+             "                             cv=mmse_cv, groups=mmse_groups)\n" + TARGET_MAE),
+        ]
     ),
-    dict(
-        solution="tune-target",
-        test="test-tune-target",
-        why="log-transforms the target by hand and never transforms the predictions back",
-        code="""
-ridge = make_pipeline(StandardScaler(), Ridge())
-pred_plain = cross_val_predict(ridge, X_mmse, points_lost, cv=mmse_cv, groups=mmse_groups)
-pred_log = cross_val_predict(ridge, X_mmse, np.log1p(points_lost), cv=mmse_cv, groups=mmse_groups)
-mae_plain = mean_absolute_error(points_lost, pred_plain)
-mae_log = mean_absolute_error(np.log1p(points_lost), pred_log)
-""",
+    *(
+        dict(solution="tune-leak", test="test-tune-leak", why=why,
+             code="def repaired_analysis(X, y, cv):\n" + body)
+        for why, body in [
+            ("hands back the lab's leaky analysis unchanged (third edition)",
+             "    return lab_analysis(X, y, cv)\n"),
+            ("moves the z-scoring into the pipeline but still selects edges on all people (third edition)",
+             "    selected = SelectKBest(f_classif, k=20).fit_transform(X, y)\n"
+             "    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, solver='liblinear'))\n"
+             "    return cross_val_score(pipeline, selected, y, cv=cv)\n"),
+            ("repairs the selection but drops the z-scoring (not the same analysis) (third edition)",
+             "    pipeline = make_pipeline(SelectKBest(f_classif, k=20), LogisticRegression(C=1.0, solver='liblinear'))\n"
+             "    return cross_val_score(pipeline, X, y, cv=cv)\n"),
+            ("repairs it on the ADHD data only, ignoring its arguments (third edition)",
+             "    pipeline = make_pipeline(StandardScaler(), SelectKBest(f_classif, k=20),\n"
+             "                             LogisticRegression(C=1.0, solver='liblinear'))\n"
+             "    return cross_val_score(pipeline, X_adhd, y_adhd, cv=outer_cv)\n"),
+            ("types in plausible fold accuracies (third edition)",
+             "    return np.full(5, 0.6)\n"),
+        ]
     ),
 ]
