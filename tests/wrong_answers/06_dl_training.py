@@ -46,6 +46,12 @@ _SALIENCY = (
     "    return x.grad[0, 0].abs().numpy()\n"
 )
 
+_NEW_SLICES = (
+    "def predict_new_slices(model, features, labels, slices):\n"
+    "    from sklearn.model_selection import KFold, LeaveOneOut, StratifiedKFold, cross_val_predict\n"
+    "    return cross_val_predict(model, features, labels, cv={cv}{groups})"
+)
+
 WRONG_ANSWERS = [
     # Exercise 1: Dataset
     dict(
@@ -341,5 +347,31 @@ WRONG_ANSWERS = [
         why="differentiates the loss for the label 'lesion' instead of the lesion logit",
         code=_SALIENCY.format(eval="    model.eval()\n",
                               target="nn.CrossEntropyLoss()(model(x), torch.tensor([1]))"),
+    ),
+    # Exercise 10: out-of-slice predictions; the student chooses the split, the probe checks it
+    dict(
+        solution="new-slices",
+        test="test-new-slices",
+        why="ungrouped, shuffled KFold: images of a slice are in the training and the test folds",
+        code=_NEW_SLICES.format(cv="KFold(5, shuffle=True, random_state=0)", groups=""),
+    ),
+    dict(
+        solution="new-slices",
+        test="test-new-slices",
+        why="StratifiedKFold: balances the classes but ignores the slices",
+        code=_NEW_SLICES.format(cv="StratifiedKFold(5)", groups=""),
+    ),
+    dict(
+        solution="new-slices",
+        test="test-new-slices",
+        why="in-sample: fits on every image and predicts the same images",
+        code="def predict_new_slices(model, features, labels, slices):\n"
+             "    return model.fit(features, labels).predict(features)",
+    ),
+    dict(
+        solution="new-slices",
+        test="test-new-slices",
+        why="leave-one-image-out: each image is left out, its slice's near-copies are not",
+        code=_NEW_SLICES.format(cv="LeaveOneOut()", groups=""),
     ),
 ]
