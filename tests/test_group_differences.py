@@ -60,3 +60,20 @@ def test_08_model_answers_follow_the_computed_confounds():
         assert "sex and education differ between the groups" in text or "sex or education" in text, answer
         assert "age and head size do not" in text, answer
         assert "age and head size differ" not in text, answer
+
+
+def test_08_model_answer_counts_match_the_worked_example():
+    # own-written-report: 336 sessions of 136 participants aged 60 to 98, 64 demented and 72
+    # nondemented, SES missing in 19 sessions, an accuracy near 0.70 uncertain by about +-0.08.
+    example = oasis_worked_example()
+    per_person = example.groupby("subject_id")["demented"].first()
+    assert (len(example), per_person.size) == (336, 136)
+    assert (int(per_person.sum()), int((per_person == 0).sum())) == (64, 72)
+    assert int(example["ses"].isna().sum()) == 19
+    assert (example["age"].min(), example["age"].max()) == (60, 98)
+    assert round(1.96 * np.sqrt(0.7 * 0.3 / per_person.size), 2) == 0.08
+    report = next(cell for cell in json.loads(NOTEBOOK.read_text())["cells"]
+                  if cell["metadata"].get("nbgrader", {}).get("grade_id") == "own-written-report")
+    report = "".join(report["source"])
+    for phrase in ("336 MRI sessions", "136", "64 demented", "72 nondemented", "19 sessions missing", "±0.08"):
+        assert phrase in report, phrase
