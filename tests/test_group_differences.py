@@ -77,3 +77,14 @@ def test_08_model_answer_counts_match_the_worked_example():
     report = "".join(report["source"])
     for phrase in ("336 MRI sessions", "136", "64 demented", "72 nondemented", "19 sessions missing", "±0.08"):
         assert phrase in report, phrase
+
+
+def test_a_regression_target_is_correlated_and_text_columns_are_left_out():
+    rng = np.random.default_rng(2)
+    age = rng.uniform(20, 80, 120)
+    table = pd.DataFrame({"age": age, "linked": age / 10 + rng.normal(size=120),
+                          "noise": rng.normal(size=120), "site": rng.choice(["a", "b"], 120)})
+    result = group_differences(table, "age", ["linked", "noise", "site"], is_classification=False)
+    assert list(result.index) == ["linked", "noise"]
+    assert result.loc["linked", "differs"] and not result.loc["noise", "differs"]
+    assert (result["test"] == "Spearman correlation").all()
