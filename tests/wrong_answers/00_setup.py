@@ -4,6 +4,11 @@ def _mse(body):
     return f"def mean_squared_error(predicted, true):\n    {body}"
 
 
+def _split(body):
+    return (f"def split_ids(ids, n_test, seed):\n    {body}\n\n"
+            "train_ids, test_ids = split_ids(participants, n_test=5, seed=0)")
+
+
 def _line(body):
     return f"def fit_line(x, y):\n    {body}"
 
@@ -85,37 +90,73 @@ WRONG_ANSWERS = [
         solution="split",
         test="test-split",
         why="forgets to shuffle: the test set is the tail of a sorted list",
-        code="train_ids = participants[:15]\ntest_ids = participants[15:]",
+        code=_split("ids = list(ids)\n    return ids[:-n_test], ids[-n_test:]"),
     ),
     dict(
         solution="split",
         test="test-split",
         why="an unshuffled slice from the head (passed the old test)",
-        code="test_ids = participants[:5]\ntrain_ids = participants[5:]",
+        code=_split("ids = list(ids)\n    return ids[n_test:], ids[:n_test]"),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="hand-picked 'random-looking' IDs (passed the second edition's test)",
+        code=(
+            _split("test = ['sub-03', 'sub-08', 'sub-11', 'sub-17', 'sub-19']\n"
+                   "    return [i for i in ids if i not in test], test")
+        ),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="hand-picked positions that look random, applied to whatever IDs it is given",
+        code=_split("ids = list(ids)\n    test = [ids[k] for k in (2, 7, 10, 16, 18)][:n_test]\n"
+                    "    return [i for i in ids if i not in test], test"),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="ignores the seed: every call gives the same shuffle",
+        code=_split("shuffled = list(np.random.default_rng(0).permutation(ids))\n"
+                    "    return shuffled[:-n_test], shuffled[-n_test:]"),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="seed shopping: tries seeds until the test set holds no ID from the first half of the list",
+        code=_split("for s in range(1000):\n"
+                    "        shuffled = list(np.random.default_rng(s).permutation(ids))\n"
+                    "        if all(list(ids).index(i) >= len(ids) // 2 for i in shuffled[-n_test:]):\n"
+                    "            break\n"
+                    "    return shuffled[:-n_test], shuffled[-n_test:]"),
     ),
     dict(
         solution="split",
         test="test-split",
         why="every fourth ID: systematic, not random",
-        code="test_ids = participants[::4]\ntrain_ids = [p for p in participants if p not in test_ids]",
+        code=_split("ids = list(ids)\n    test = ids[::4][:n_test]\n"
+                    "    return [i for i in ids if i not in test], test"),
     ),
     dict(
         solution="split",
         test="test-split",
-        why="shuffles the test set separately, so IDs end up in both lists",
-        code=(
-            "train_ids = list(rng.permutation(participants))[:15]\n"
-            "test_ids = list(rng.permutation(participants))[15:]"
-        ),
+        why="shuffles twice, once per list, so IDs end up in both lists",
+        code=_split("rng = np.random.default_rng(seed)\n"
+                    "    return list(rng.permutation(ids))[:-n_test], list(rng.permutation(ids))[-n_test:]"),
     ),
     dict(
         solution="split",
         test="test-split",
-        why="off by one: 16 training IDs",
-        code=(
-            "shuffled = list(rng.permutation(participants))\n"
-            "train_ids = shuffled[:16]\n"
-            "test_ids = shuffled[16:]"
-        ),
+        why="off by one: one test ID too many",
+        code=_split("shuffled = list(np.random.default_rng(seed).permutation(ids))\n"
+                    "    return shuffled[:-n_test - 1], shuffled[-n_test - 1:]"),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="shuffles the caller's list in place (random.shuffle), changing the data it was given",
+        code=_split("import random\n    random.Random(seed).shuffle(ids)\n"
+                    "    return list(ids[:-n_test]), list(ids[-n_test:])"),
     ),
 ]

@@ -20,6 +20,25 @@ WRONG_ANSWERS = [
         ),
     ),
     dict(
+        solution="activations",
+        test="test-activations",
+        why="the library call where the formula is asked: SciPy's expit (the course's own fallback)",
+        code=(
+            "import scipy.special\n\n"
+            "def sigmoid(z):\n    return scipy.special.expit(np.asarray(z, dtype=float))\n\n"
+            "def relu(z):\n    return np.maximum(np.asarray(z, dtype=float), 0.0)\n"
+        ),
+    ),
+    dict(
+        solution="activations",
+        test="test-activations",
+        why="the library call where the formula is asked: torch.sigmoid and torch.relu",
+        code=(
+            "def sigmoid(z):\n    return torch.sigmoid(torch.as_tensor(np.asarray(z, dtype=float))).numpy()\n\n"
+            "def relu(z):\n    return torch.relu(torch.as_tensor(np.asarray(z, dtype=float))).numpy()\n"
+        ),
+    ),
+    dict(
         solution="mlp-forward",
         test="test-mlp-forward",
         why="puts the ReLU on the output layer too",
@@ -112,6 +131,23 @@ WRONG_ANSWERS = [
         test="test-conv1d",
         why="returns the 'same'-length output with zero padding instead of the valid positions",
         code="def conv1d_valid(signal, kernel):\n    return np.correlate(signal, kernel, mode='same')\n",
+    ),
+    dict(
+        solution="conv1d",
+        test="test-conv1d",
+        why="the library call where own code is asked: np.correlate (the course's own fallback)",
+        code="def conv1d_valid(signal, kernel):\n    return np.correlate(signal, kernel, mode='valid')\n",
+    ),
+    dict(
+        solution="conv1d",
+        test="test-conv1d",
+        why="the library call where own code is asked: torch's conv1d on tensors",
+        code=(
+            "def conv1d_valid(signal, kernel):\n"
+            "    s = torch.as_tensor(np.asarray(signal, dtype=float)).view(1, 1, -1)\n"
+            "    k = torch.as_tensor(np.asarray(kernel, dtype=float)).view(1, 1, -1)\n"
+            "    return F.conv1d(s, k).view(-1).numpy()\n"
+        ),
     ),
     dict(
         solution="rnn",

@@ -46,6 +46,12 @@ _SALIENCY = (
     "    return x.grad[0, 0].abs().numpy()\n"
 )
 
+_NEW_SLICES = (
+    "def predict_new_slices(model, features, labels, slices):\n"
+    "    from sklearn.model_selection import KFold, LeaveOneOut, StratifiedKFold, cross_val_predict\n"
+    "    return cross_val_predict(model, features, labels, cv={cv}{groups})"
+)
+
 WRONG_ANSWERS = [
     # Exercise 1: Dataset
     dict(
@@ -112,6 +118,25 @@ WRONG_ANSWERS = [
             "train_idx = np.flatnonzero(slices < 48)\n"
             "val_idx = np.flatnonzero((slices >= 48) & (slices < 51))\n"
             "test_idx = np.flatnonzero(slices >= 51)\n"
+        ),
+    ),
+    dict(
+        solution="splits",
+        test="test-splits",
+        why="seed shopping: tries random_state values and keeps the split whose test slices the pixel baseline finds easiest",
+        code=(
+            "from sklearn.linear_model import LogisticRegression\n"
+            "all_idx = np.arange(len(y))\n"
+            "def _three_way(seed):\n"
+            "    rest_pos, test_pos = next(GroupShuffleSplit(n_splits=1, test_size=0.2, random_state=seed).split(all_idx, y, groups=slices))\n"
+            "    rest = all_idx[rest_pos]\n"
+            "    tr, va = next(GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=seed).split(rest, y[rest], groups=slices[rest]))\n"
+            "    return rest[tr], rest[va], all_idx[test_pos]\n"
+            "def _baseline_test_score(split):\n"
+            "    tr, _, te = split\n"
+            "    flat = X.reshape(len(X), -1)\n"
+            "    return LogisticRegression(C=0.01, max_iter=300).fit(flat[tr], y[tr]).score(flat[te], y[te])\n"
+            "train_idx, val_idx, test_idx = max((_three_way(seed) for seed in range(1, 6)), key=_baseline_test_score)\n"
         ),
     ),
     # Exercise 3: loaders
@@ -322,6 +347,20 @@ WRONG_ANSWERS = [
             "logreg_test_accuracy = logreg.score(X_flat[test_idx], y[test_idx])\n"
         ),
     ),
+    dict(
+        solution="logreg",
+        test="test-logreg",
+        why="the default model where a tuned one is asked: the final LogisticRegression() keeps C=1",
+        code=(
+            "X_flat = X.reshape(len(X), -1)\n"
+            "val_accuracy_by_C = [LogisticRegression(C=C, max_iter=1000).fit(X_flat[train_idx], y[train_idx])"
+            ".score(X_flat[val_idx], y[val_idx]) for C in C_grid]\n"
+            "best_C = C_grid[int(np.argmax(val_accuracy_by_C))]\n"
+            "logreg = LogisticRegression(max_iter=1000).fit(X_flat[train_idx], y[train_idx])\n"
+            "logreg_train_accuracy = logreg.score(X_flat[train_idx], y[train_idx])\n"
+            "logreg_test_accuracy = logreg.score(X_flat[test_idx], y[test_idx])\n"
+        ),
+    ),
     # Exercise 9: saliency
     dict(
         solution="saliency",
@@ -341,5 +380,39 @@ WRONG_ANSWERS = [
         why="differentiates the loss for the label 'lesion' instead of the lesion logit",
         code=_SALIENCY.format(eval="    model.eval()\n",
                               target="nn.CrossEntropyLoss()(model(x), torch.tensor([1]))"),
+    ),
+    # Exercise 10: out-of-slice predictions; the student chooses the split, the probe checks it
+    dict(
+        solution="new-slices",
+        test="test-new-slices",
+        why="ungrouped, shuffled KFold: images of a slice are in the training and the test folds",
+        code=_NEW_SLICES.format(cv="KFold(5, shuffle=True, random_state=0)", groups=""),
+    ),
+    dict(
+        solution="new-slices",
+        test="test-new-slices",
+        why="StratifiedKFold: balances the classes but ignores the slices",
+        code=_NEW_SLICES.format(cv="StratifiedKFold(5)", groups=""),
+    ),
+    dict(
+        solution="new-slices",
+        test="test-new-slices",
+        why="in-sample: fits on every image and predicts the same images",
+        code="def predict_new_slices(model, features, labels, slices):\n"
+             "    return model.fit(features, labels).predict(features)",
+    ),
+    dict(
+        solution="new-slices",
+        test="test-new-slices",
+        why="leave-one-image-out: each image is left out, its slice's near-copies are not",
+        code=_NEW_SLICES.format(cv="LeaveOneOut()", groups=""),
+    ),
+    dict(
+        solution="new-slices",
+        test="test-new-slices",
+        why="groups by the label instead of the slice (GroupKFold with groups=labels)",
+        code="def predict_new_slices(model, features, labels, slices):\n"
+             "    from sklearn.model_selection import GroupKFold, cross_val_predict\n"
+             "    return cross_val_predict(model, features, labels, cv=GroupKFold(2), groups=labels)",
     ),
 ]
