@@ -271,4 +271,84 @@ WRONG_ANSWERS = [
             "    return labels, adjusted_rand_score(groups, labels)"
         ),
     ),
+    # Exercise 8: the student chooses the cross-validation for decoding brain images
+    dict(
+        solution="decoding-splits",
+        test="test-decoding-splits",
+        why="ungrouped shuffled KFold: test trials' run-mates and block-mates are in training (accuracy 1.00)",
+        code=(
+            "def decoding_splits(hand, run):\n"
+            "    from sklearn.model_selection import KFold\n"
+            "    return list(KFold(5, shuffle=True, random_state=0).split(np.zeros((len(hand), 1))))"
+        ),
+    ),
+    dict(
+        solution="decoding-splits",
+        test="test-decoding-splits",
+        why="stratified by hand, as for the connectomes, but ignores the runs",
+        code=(
+            "def decoding_splits(hand, run):\n"
+            "    from sklearn.model_selection import StratifiedKFold\n"
+            "    return list(StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros((len(hand), 1)), hand))"
+        ),
+    ),
+    dict(
+        solution="decoding-splits",
+        test="test-decoding-splits",
+        why="unshuffled KFold with one fold per run: leave-one-run-out only while the rows are sorted by run",
+        code=(
+            "def decoding_splits(hand, run):\n"
+            "    from sklearn.model_selection import KFold\n"
+            "    return list(KFold(len(np.unique(run))).split(np.zeros((len(hand), 1))))"
+        ),
+    ),
+    dict(
+        solution="decoding-splits",
+        test="test-decoding-splits",
+        why="groups by the label (leave one hand out) instead of by run",
+        code=(
+            "def decoding_splits(hand, run):\n"
+            "    from sklearn.model_selection import LeaveOneGroupOut\n"
+            "    return list(LeaveOneGroupOut().split(np.zeros((len(hand), 1)), hand, groups=hand))"
+        ),
+    ),
+    dict(
+        solution="decoding-splits",
+        test="test-decoding-splits",
+        why="leave one trial out: every other trial of its run and block is in training",
+        code=(
+            "def decoding_splits(hand, run):\n"
+            "    from sklearn.model_selection import LeaveOneOut\n"
+            "    return list(LeaveOneOut().split(np.zeros((len(hand), 1))))"
+        ),
+    ),
+    dict(
+        solution="decoding-splits",
+        test="test-decoding-splits",
+        why="in-sample: trains on every trial, the test run included",
+        code=(
+            "def decoding_splits(hand, run):\n"
+            "    return [(np.arange(len(hand)), np.flatnonzero(run == r)) for r in np.unique(run)]"
+        ),
+    ),
+    dict(
+        solution="decoding-splits",
+        test="test-decoding-splits",
+        why="hard-codes the notebook's five runs of 12 sorted trials (ignores its arguments)",
+        code=(
+            "def decoding_splits(hand, run):\n"
+            "    rows = np.arange(60)\n"
+            "    return [(rows[rows // 12 != r], rows[rows // 12 == r]) for r in range(5)]"
+        ),
+    ),
+    dict(
+        solution="decoding-splits",
+        test="test-decoding-splits",
+        why="splits by the notebook's run variable, not the one it is given",
+        code=(
+            "def decoding_splits(hand_, run_):\n"
+            "    from sklearn.model_selection import LeaveOneGroupOut\n"
+            "    return list(LeaveOneGroupOut().split(np.zeros((len(hand), 1)), hand, groups=run))"
+        ),
+    ),
 ]
