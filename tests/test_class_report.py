@@ -169,6 +169,29 @@ def test_students_bytes_are_escaped(graded):
     assert len(re.findall(r"<script", page, re.I)) == 0
 
 
+@pytest.mark.browser
+def test_the_static_report_opens_in_chromium_with_its_figures(graded):
+    """The file itself, opened from disk: every figure decoded and drawn; kept in artifacts/
+    (report-static.html and its screenshot) for the closing note."""
+    from browser_hub import ARTIFACTS, browser, chromium_missing
+
+    problem = chromium_missing()
+    if problem:
+        pytest.fail(problem)
+    folder = ARTIFACTS.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    static = folder / "report-static.html"
+    static.write_text(graded["page"])
+    with browser() as chromium:
+        page = chromium.new_context(viewport={"width": 1300, "height": 1000}).new_page()
+        page.goto(static.as_uri())
+        images = page.locator("img")
+        assert images.count() == 4
+        for index in range(4):
+            assert images.nth(index).evaluate("i => i.complete && i.naturalWidth") > 100, index
+        page.screenshot(path=str(folder / "report-static.png"), full_page=True)
+
+
 def test_no_due_date_and_no_survey_are_said(tmp_path):
     course = tiny_course(tmp_path / "course")
     release = nbformat.read(course.root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: a hub service, a CI runner, a terminal over ssh
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from primer.report.class_data import ClassData  # noqa: E402
 
@@ -97,6 +98,10 @@ def submissions_over_time(data: ClassData) -> Figure | None:
         alt += f"; due {data.duedate:%Y-%m-%d %H:%M} UTC, {late} submitted after their due date."
     else:
         alt += "; no due date is set."
+    shown = [times.iloc[0], times.iloc[-1], *([data.duedate] if data.duedate is not None else [])]
+    pad = max((max(shown) - min(shown)) * 0.05, pd.Timedelta(hours=1))  # one submission: a window, not years
+    axes.set_xlim(min(shown) - pad, max(shown) + pad)
+    axes.set_ylim(0, len(times) + 0.5)
     axes.set(xlabel="submitted (UTC)", ylabel="submissions so far",
              title=f"{data.assignment}: submissions over time")
     figure.autofmt_xdate()

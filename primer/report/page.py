@@ -27,7 +27,7 @@ TEMPLATE = """<!DOCTYPE html>
 td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%;vertical-align:top;text-align:left}
 td.n{text-align:right}img{max-width:100%;border:1px solid #eee}.flag{color:#b00}</style></head>
 <body><h1>Class report: {{ d.assignment }}</h1>
-<p id="summary">{{ d.submissions|length }} submissions in the gradebook; maximum score {{ g(d.max_score) }};
+<p id="summary">Submissions in the gradebook: {{ d.submissions|length }}; maximum score {{ g(d.max_score) }};
 due date: {% if d.duedate %}{{ d.duedate.strftime('%Y-%m-%d %H:%M') }} UTC{% else %}none set{% endif %}.
 For the staff: hidden tests' messages appear below.</p>
 
