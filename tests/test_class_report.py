@@ -205,6 +205,11 @@ def test_no_due_date_and_no_survey_are_said(tmp_path):
     wrong = subprocess.run(_command("report", "nope", "--course", str(course.root)),
                            capture_output=True, text=True, env=_environment(), timeout=300)
     assert wrong.returncode == 1 and "has no assignment 'nope' (it has: tiny)" in wrong.stderr
+    (course.root / "gradebook.db").rename(course.root / "elsewhere.db")
+    none = subprocess.run(_command("report", ASSIGNMENT, "--course", str(course.root)),
+                          capture_output=True, text=True, env=_environment(), timeout=300)
+    assert none.returncode == 1 and "has no gradebook yet" in none.stderr, none.stderr
+    assert not (course.root / "gradebook.db").exists()  # not created empty
 
 
 # -- progress ------------------------------------------------------------------

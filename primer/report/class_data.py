@@ -40,7 +40,12 @@ def read_class(course: Path, assignment: str) -> ClassData:
     from nbgrader.api import Gradebook, MissingEntry
 
     course = Path(course)
-    with Gradebook(gradebook_url(course)) as gradebook:
+    url = gradebook_url(course)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        # nbgrader would create an empty gradebook here: say what to do instead
+        raise ValueError(f"{course} has no gradebook yet ({url}): grade the class first, "
+                         f"`primer autograde {assignment}`, in the course folder")
+    with Gradebook(url) as gradebook:
         try:
             found = gradebook.find_assignment(assignment)
         except MissingEntry:
