@@ -77,27 +77,35 @@ def generate_release(repo: Path, destination: Path) -> Path:
     Works in a scratch course directory holding a copy of ``source/`` and the
     course's nbgrader_config.py; ``destination`` receives the release folders.
     """
+    from primer.progress import Progress
+
     destination = Path(destination)
     with tempfile.TemporaryDirectory(prefix="primer-generate-") as scratch:
         scratch = Path(scratch)
         shutil.copytree(repo / "source", scratch / "source",
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         shutil.copy2(repo / "nbgrader_config.py", scratch / "nbgrader_config.py")
-        for name in assignment_names(repo):
-            result = subprocess.run(
-                nbgrader_command("generate_assignment", name, "--force",
-                                 "--CourseDirectory.root=" + str(scratch)),
-                cwd=scratch, capture_output=True, text=True,
-                env={**os.environ, "PATH": venv_path()})
-            if result.returncode != 0:
-                raise CourseError(f"nbgrader could not generate {name}:\n{result.stdout}{result.stderr}")
+        names = assignment_names(repo)
+        with Progress(len(names), "release: nbgrader generate_assignment", unit="assignment") as progress:
+            for name in names:
+                _generate(scratch, name)
+                progress.step(name)
         destination.mkdir(parents=True, exist_ok=True)
-        for name in assignment_names(repo):
+        for name in names:
             target = destination / name
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(scratch / "release" / name, target)
     return destination
+
+
+def _generate(scratch: Path, name: str) -> None:
+    """`nbgrader generate_assignment name` in the scratch course ``scratch``."""
+    result = subprocess.run(
+        nbgrader_command("generate_assignment", name, "--force", "--CourseDirectory.root=" + str(scratch)),
+        cwd=scratch, capture_output=True, text=True, env={**os.environ, "PATH": venv_path()})
+    if result.returncode != 0:
+        raise CourseError(f"nbgrader could not generate {name}:\n{result.stdout}{result.stderr}")
 
 
 def release_differences(repo: Path) -> list[str]:

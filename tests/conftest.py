@@ -43,7 +43,7 @@ def pytest_generate_tests(metafunc):
 # test depends on what another module did. "isolation" comes first: its module
 # still reads hub.students[0..2].
 HUB_STUDENTS = {"isolation": 3, "end_to_end": 1, "faults": 1, "browser": 1, "roles": 1,
-                "environment": 1, "terminal": 1}
+                "environment": 1, "terminal": 1, "report": 1}
 
 
 @pytest.fixture(scope="session")

@@ -109,3 +109,29 @@ def test_the_instructor_can_hide_the_scores(graded_course):
     assert "8 of 9 tests passed" in page and "Scores are released by the instructor" in page
     assert "Provisional score" not in page and "points" not in page.split("<body", 1)[1].split(
         'id="notebook"')[0]
+
+
+def test_the_status_page_says_how_far_grading_is_and_what_is_left(journal, tmp_path):
+    """A real journal with five submissions of one assignment in every stage, read by the
+    queue's own status() and drawn by the status page."""
+    from types import SimpleNamespace
+
+    from primer.queue.service import GradingQueue
+    from primer.queue.settings import QueueSettings
+    from primer.queue.status_page import render
+
+    for n in range(1, 6):
+        journal.add(f"s{n}+03_ml_evaluation+{n}", f"s{n}", "03_ml_evaluation", f"2026-12-01T10:0{n}:00")
+    journal.finish(1, "graded", score=3, max_score=4)
+    journal.finish(2, "failed")
+    journal.start(3)
+    journal.set_state(4, "deferred", "over the limit")
+    (tmp_path / "course" / "release" / "03_ml_evaluation").mkdir(parents=True)
+    queue = SimpleNamespace(journal=journal, settings=QueueSettings(), course=tmp_path / "course")
+    status = GradingQueue.status(SimpleNamespace(**vars(queue),
+                                                 assignments=lambda: GradingQueue.assignments(queue)))
+    page = render(status, "pt-instructor")
+    progress = page.split("<ul id='progress'>")[1].split("</ul>")[0]
+    assert "<progress value='2' max='5'></progress> 2 of 5 done" in progress, progress
+    assert "left: 1 waiting, 1 grading, 1 deferred" in progress
+    assert "<a href='report/03_ml_evaluation'>03_ml_evaluation</a>" in page

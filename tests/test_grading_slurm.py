@@ -109,7 +109,8 @@ def test_a_killed_task_is_run_again_and_a_task_that_never_finishes_is_reported(g
 
 def test_sbatch_options_reach_slurm_and_progress_is_shown(graded):
     assert COMMENT in graded["killer"].comments
-    assert f"{ASSIGNMENT}: Slurm job " in graded["log"] and " merged, " in graded["log"]
+    assert f"{ASSIGNMENT}: Slurm job " in graded["log"] and " running, " in graded["log"]
+    assert f"{ASSIGNMENT}: autograde on Slurm: {len(SLURM_CLASS)}/{len(SLURM_CLASS)} [" in graded["log"]
     assert "ended without a result: submitted again" in graded["log"]
 
 

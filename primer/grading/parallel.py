@@ -27,6 +27,7 @@ from pathlib import Path
 
 from primer.accounts import kill_tree
 from primer.grading.course_settings import gradebook_url
+from primer.progress import Progress
 
 STAGING_FOLDER = ".primer-staging"
 
@@ -146,19 +147,11 @@ def _grade_locally(course: Path, assignment: str, results: dict[str, SubmissionR
     work = course / STAGING_FOLDER / assignment
     release = prepare_release(course, assignment, work / "release")
 
+    running: dict[int, tuple[str, float, int]] = {}  # pid -> student, start, slot
     # One warm judge per notebook for the whole class: its imports and data loads run once.
-    with warm_judges(judge_plans(release)):
-        running: dict[int, tuple[str, float, int]] = {}  # pid -> student, start, slot
+    with warm_judges(judge_plans(release)), Progress(len(queue), f"{assignment}: autograde") as progress:
         while queue or running:
-            while queue and len(running) < workers:
-                student = queue.pop(0)
-                slot = min(set(range(workers)) - {entry[2] for entry in running.values()})
-                pid = os.fork()
-                if pid == 0:
-                    _grade_in_child(release, course / "submitted" / student / assignment,
-                                    work / "scratch" / student, work / "results" / student,
-                                    log_folder / f"{student}.log", slot)
-                running[pid] = (student, time.monotonic(), slot)
+            _start_workers(release, course, assignment, work, log_folder, queue, running, workers)
             pid, status = _wait_any(running, per_student_timeout)
             student, started, _ = running.pop(pid)
             results[student].seconds += time.monotonic() - started
@@ -166,11 +159,30 @@ def _grade_locally(course: Path, assignment: str, results: dict[str, SubmissionR
                 results[student].status = "failed"
                 results[student].notes.append(
                     f"grading took longer than {per_student_timeout:.0f} s and was stopped")
-                continue
-            record_merge(course, assignment, results[student], work / "results" / student,
-                         log_folder / f"{student}.log")
+            else:
+                record_merge(course, assignment, results[student], work / "results" / student,
+                             log_folder / f"{student}.log")
+            progress.step(step_note(results[student]))
     finish(course, assignment, results)
     return [results[s] for s in results]
+
+
+def step_note(result: SubmissionResult) -> str:
+    """One finished submission in the progress output: who, and how it went."""
+    return f"{result.student} {result.status}" + (" FLAGGED" if result.flags else "")
+
+
+def _start_workers(release: Path, course: Path, assignment: str, work: Path, log_folder: Path,
+                   queue: list[str], running: dict, workers: int) -> None:
+    while queue and len(running) < workers:
+        student = queue.pop(0)
+        slot = min(set(range(workers)) - {entry[2] for entry in running.values()})
+        pid = os.fork()
+        if pid == 0:
+            _grade_in_child(release, course / "submitted" / student / assignment,
+                            work / "scratch" / student, work / "results" / student,
+                            log_folder / f"{student}.log", slot)
+        running[pid] = (student, time.monotonic(), slot)
 
 
 def _class_results(course: Path, assignment: str, students: list[str] | None

@@ -229,6 +229,34 @@ class GradingQueue:
         answer["recorded"] = answer.get("status") in ("graded", "failed")
         return answer
 
+    async def class_report(self, assignment: str) -> tuple[bool, str]:
+        """(done, page or what went wrong): `primer report` of ``assignment``, made as the course
+        owner (the gradebook and the autograded notebooks are theirs; root never parses them)."""
+        from primer.accounts import user_environment
+
+        entry = pwd.getpwnam(self.owner)
+        env = user_environment(entry, {"JUPYTER_CONFIG_PATH": self.staff_config_path})
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "primer.report.page", assignment, "--course", str(self.course),
+            "--output", "-", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL, cwd=str(self.course), env=env, user=entry.pw_uid,
+            group=entry.pw_gid, extra_groups=os.getgrouplist(entry.pw_name, entry.pw_gid))
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), RECORD_TIMEOUT)
+        except asyncio.TimeoutError:
+            process.kill()
+            await process.wait()
+            return False, "making the report took too long"
+        if process.returncode != 0:
+            return False, err.decode(errors="replace").strip()[-1000:]
+        return True, out.decode(errors="replace")
+
+    def assignments(self) -> list[str]:
+        """The course's released assignments (each has a class report)."""
+        release = self.course / "release"
+        return sorted(p.name for p in release.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if release.is_dir() else []
+
     def release(self, assignment: str) -> Path:
         """The grading release of ``assignment`` (primer.grading.unit), with the course-wide
         settings (the sandbox, the tamper checks); made again when the instructor regenerates
@@ -290,6 +318,7 @@ class GradingQueue:
                          "window": self.settings.window, "timeout": self.settings.timeout,
                          "show_scores": self.settings.show_scores},
             "enabled": sorted(self.journal.enabled()),
+            "assignments": self.assignments(),
             "counts": counts,
             "wait_seconds": _summary(waits),
             "total_seconds": _summary([i.finished_at - i.seen_at for i in items

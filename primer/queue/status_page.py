@@ -10,6 +10,8 @@ import datetime
 import html
 import json
 import os
+import re
+from urllib.parse import quote
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
@@ -35,6 +37,42 @@ class StatusHTML(_QueueHandler):
     def get(self):
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.write(render(self.queue.status(), self.current_user["name"]))
+
+
+class ReportHTML(_QueueHandler):
+    """The class report of an assignment (primer.report), made when asked: staff only, like the
+    status page."""
+
+    @web.authenticated
+    async def get(self, assignment):
+        if not ASSIGNMENT_NAME.fullmatch(assignment):
+            raise web.HTTPError(404)
+        done, page = await self.queue.class_report(assignment)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        if not done:
+            self.set_status(404)
+            page = (f"<!DOCTYPE html><html><body><h1>No report for {html.escape(assignment)}</h1>"
+                    f"<pre>{html.escape(page)}</pre></body></html>")
+        self.write(page)
+
+
+ASSIGNMENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+LEFT = ("waiting", "grading", "deferred")  # the states still to be graded
+
+
+def progress_html(submissions: list[dict], enabled: list[str]) -> str:
+    """How far grading on submit is per assignment: done of seen, and what is left."""
+    e = html.escape
+    parts = []
+    for assignment in sorted(set(enabled) | {s["assignment"] for s in submissions}):
+        mine = [s for s in submissions if s["assignment"] == assignment]
+        left = {state: sum(s["state"] == state for s in mine) for state in LEFT}
+        done = len(mine) - sum(left.values())
+        parts.append(
+            f"<li><b>{e(assignment)}</b>: <progress value='{done}' max='{max(len(mine), 1)}'></progress> "
+            f"{done} of {len(mine)} done; left: {left['waiting']} waiting, {left['grading']} grading, "
+            f"{left['deferred']} deferred</li>")
+    return f"<ul id='progress'>{''.join(parts) or '<li>nothing submitted yet</li>'}</ul>"
 
 
 def _time(seconds) -> str:
@@ -79,6 +117,9 @@ td,th{{border:1px solid #ccc;padding:.2em .5em;font-size:90%;vertical-align:top}
 {settings['per_hour']} gradings per student per {settings['window']} s, {settings['timeout']} s per grading,
 scores {'shown' if settings['show_scores'] else 'hidden'} in the feedback.</p>
 <p id="counts">Submissions: {counts}. Flagged for review: <b id="flagged">{flagged}</b>.</p>
+{progress_html(status['submissions'], status['enabled'])}
+<p id="reports">Class reports: {' '.join(f"<a href='report/{quote(a)}'>{e(a)}</a>" for a in status['assignments']) or 'none'}
+(<code>primer report &lt;assignment&gt;</code>).</p>
 <p>Wait before grading: {_seconds(status['wait_seconds'])}. Submit to feedback:
 {_seconds(status['total_seconds'])}. Grading: {_seconds(status['grading_seconds'])}.</p>
 <table><tr><th>#</th><th>student</th><th>assignment</th><th>state</th><th>seen (UTC)</th>
@@ -91,5 +132,6 @@ def make_app(queue) -> web.Application:
     return web.Application([
         (prefix, StatusHTML, {"queue": queue}),
         (url_path_join(prefix, "api/status"), StatusJSON, {"queue": queue}),
+        (url_path_join(prefix, "report/([^/]+)"), ReportHTML, {"queue": queue}),
         (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
     ], cookie_secret=os.urandom(32))

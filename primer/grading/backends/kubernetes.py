@@ -28,7 +28,8 @@ from pathlib import Path
 import yaml
 
 from primer.grading.backends import RUNS, ClusterGrading, cluster_settings, new_run_folder, runs_root
-from primer.grading.parallel import SubmissionResult, _class_results, finish, record_merge
+from primer.grading.parallel import SubmissionResult, _class_results, finish, record_merge, step_note
+from primer.progress import Progress
 from primer.grading.unit import RESULT_FILE, check_name, prepare_release
 
 KUBERNETES_VERSION = "1.33"  # backoffLimitPerIndex is GA from 1.33; docs/cluster.md names it
@@ -181,20 +182,24 @@ def autograde_on_kubernetes(course: Path, assignment: str, students: list[str] |
     waiting = dict(enumerate(queue))
     log_hint = Path(f"kubectl logs -n {settings.namespace} job/{documents[1]['metadata']['name']}")
 
+    progress = Progress(len(queue), f"{assignment}: autograde on Kubernetes")
+
     def merge(indexes: list[int]) -> None:
         for index in indexes:
             student = waiting.pop(index, None)
             if student is not None:
                 record_merge(course, assignment, results[student], run / "results" / str(index), log_hint)
+                progress.step(step_note(results[student]))
 
     try:
-        asyncio.run(_apply_and_follow(documents, waiting, merge, poll_seconds))
+        asyncio.run(_apply_and_follow(documents, waiting, merge, poll_seconds, progress))
     except KeyboardInterrupt:
-        print(f"{assignment}: cancelled: the Job was deleted", file=sys.stderr)
+        progress.say(f"{assignment}: cancelled: the Job was deleted")
         for student in waiting.values():
             results[student].status = "failed"
             results[student].notes.append("grading was cancelled (Ctrl-C) before its pod ended")
     finally:  # what the pods wrote is merged; after an error or Ctrl-C no pod reads it any more
+        progress.close()
         shutil.rmtree(run, ignore_errors=True)
     finish(course, assignment, results)
     return list(results.values())
@@ -235,7 +240,8 @@ def merge_run(course: Path, assignment: str, run: Path | str, partial: bool = Fa
     return list(results.values())
 
 
-async def _apply_and_follow(documents: list[dict], waiting: dict, merge, poll_seconds: float) -> None:
+async def _apply_and_follow(documents: list[dict], waiting: dict, merge, poll_seconds: float,
+                            progress: Progress) -> None:
     """Create the NetworkPolicy, then the Job, with the Kubernetes Python client (the one
     KubeSpawner uses); merge indexes as the Job reports them; delete the Job if interrupted."""
     from kubernetes_asyncio import client, config
@@ -269,6 +275,9 @@ async def _apply_and_follow(documents: list[dict], waiting: dict, merge, poll_se
                 finished = any(c.type in ("Complete", "Failed") and c.status == "True"
                                for c in status.conditions or [])
                 merge(sorted(set(waiting) if finished else ended))
+                if waiting:  # what the wait is for: pods running, the rest not started yet
+                    active = status.active or 0
+                    progress.status(f"{active} running, {max(len(waiting) - active, 0)} waiting")
         except (asyncio.CancelledError, KeyboardInterrupt):
             await batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
             raise KeyboardInterrupt from None

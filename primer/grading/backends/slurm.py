@@ -14,12 +14,13 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from primer.grading.backends import cluster_settings, new_run_folder
-from primer.grading.parallel import (SubmissionResult, _class_results, finish, record_merge)
+from primer.grading.parallel import (SubmissionResult, _class_results, finish, record_merge,
+                                     step_note)
+from primer.progress import Progress
 from primer.grading.unit import RESULT_FILE, check_name, prepare_release
 
 ATTEMPTS = 2  # a task that ends without a result is submitted once more
@@ -120,21 +121,21 @@ def _tasks_in_queue(jobs: list[str]) -> dict[int, str]:
 
 
 def autograde_on_slurm(course: Path, assignment: str, students: list[str] | None = None,
-                       sbatch_options: list[str] | None = None, poll_seconds: float = 1.0,
-                       progress=None) -> list[SubmissionResult]:
+                       sbatch_options: list[str] | None = None, poll_seconds: float = 1.0
+                       ) -> list[SubmissionResult]:
     """Grade ``assignment`` on Slurm; results merged into the gradebook as tasks end."""
     course = Path(course).resolve()
     settings = cluster_settings(course)
     results, queue = _class_results(course, assignment, students)
-    progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     if not queue:
         finish(course, assignment, results)
         return list(results.values())
     _slurm_ready()  # before anything is copied
     run = new_run_folder(course, settings, assignment)
     try:  # the run folder holds copies of submissions: removed whatever happens
-        return _grade_on_slurm(course, assignment, results, queue, settings, run,
-                               list(sbatch_options or []), poll_seconds, progress)
+        with Progress(len(queue), f"{assignment}: autograde on Slurm") as progress:
+            return _grade_on_slurm(course, assignment, results, queue, settings, run,
+                                   list(sbatch_options or []), poll_seconds, progress)
     finally:
         shutil.rmtree(run, ignore_errors=True)
 
@@ -150,7 +151,7 @@ def _grade_on_slurm(course: Path, assignment: str, results: dict, queue: list[st
     log_folder.mkdir(parents=True, exist_ok=True)
 
     jobs = [_submit(sbatch_command(run, assignment, list(range(len(queue))), settings, extra))]
-    progress(f"{assignment}: Slurm job {jobs[0]}, {len(queue)} tasks (one per submission)")
+    progress.say(f"{assignment}: Slurm job {jobs[0]}, {len(queue)} tasks (one per submission)")
     attempts = {index: 1 for index in range(len(queue))}
     waiting = dict(enumerate(queue))  # index -> student, not merged yet
     gone_since: dict[int, float] = {}
@@ -182,19 +183,19 @@ def _grade_on_slurm(course: Path, assignment: str, results: dict, queue: list[st
                     results[student].notes.append(f"no result after {ATTEMPTS} tasks")
                 results[student].seconds = time.monotonic() - started
                 del waiting[index]
+                progress.step(step_note(results[student]))
             if retry:
                 jobs.append(_submit(sbatch_command(run, assignment, retry, settings, extra)))
-                progress(f"{assignment}: tasks {retry} ended without a result: submitted again "
+                progress.say(f"{assignment}: tasks {retry} ended without a result: submitted again "
                          f"as job {jobs[-1]}")
             running = sum(state == "RUNNING" for state in in_queue.values())
-            line = (f"{assignment}: {len(queue) - len(waiting)}/{len(queue)} merged, {running} running, "
-                    f"{len(waiting) - running} waiting ({time.monotonic() - started:.0f} s)")
-            if line.split(" (")[0] != last:
-                progress(line)
-                last = line.split(" (")[0]
+            line = f"{running} running, {len(waiting) - running} waiting"
+            if waiting and line != last:
+                progress.status(line)
+                last = line
     except KeyboardInterrupt:
         _slurm("scancel", *jobs)
-        progress(f"{assignment}: cancelled: scancel {' '.join(jobs)}")
+        progress.say(f"{assignment}: cancelled: scancel {' '.join(jobs)}")
         for student in waiting.values():
             results[student].status = "failed"
             results[student].notes.append("grading was cancelled (Ctrl-C) before its task ended")
