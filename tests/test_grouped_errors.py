@@ -1,9 +1,9 @@
-"""Error bars and comparisons over groups (primer/grouped_errors.py), and the 06 claims built on them."""
+"""Error bars and comparisons over groups (primer/inference.py), and the 06 claims built on them."""
 
 import numpy as np
 import pytest
 
-from primer.grouped_errors import (comparison_verdict, group_bootstrap_interval, paired_group_comparison,
+from primer.inference import (comparison_verdict, pooled_group_interval, paired_group_comparison,
                                    per_group_mean)
 
 
@@ -11,7 +11,7 @@ def test_group_bootstrap_is_wider_than_the_image_standard_error_when_groups_diff
     # 3 groups of 40 near-copies: accuracy 0.2, 0.5 and 0.9 per group.
     groups = np.repeat([0, 1, 2], 40)
     correct = np.concatenate([np.arange(40) < k for k in (8, 20, 36)]).astype(float)
-    mean, low, high = group_bootstrap_interval(correct, groups)
+    mean, low, high = pooled_group_interval(correct, groups)
     image_se = np.sqrt(mean * (1 - mean) / len(correct))
     assert np.isclose(mean, correct.mean())
     assert (high - low) / 2 > 2 * image_se
@@ -21,9 +21,9 @@ def test_per_group_mean_and_input_checks():
     labels, means = per_group_mean([1, 0, 1, 1], ["b", "a", "b", "a"])
     assert labels.tolist() == ["a", "b"] and means.tolist() == [0.5, 1.0]
     with pytest.raises(ValueError, match="same length"):
-        group_bootstrap_interval([1, 0, 1], [0, 1])
+        pooled_group_interval([1, 0, 1], [0, 1])
     with pytest.raises(ValueError, match="two groups"):
-        group_bootstrap_interval([1, 0, 1], [0, 0, 0])
+        pooled_group_interval([1, 0, 1], [0, 0, 0])
 
 
 def test_paired_comparison_exact_sign_flip_p_value():
