@@ -76,6 +76,13 @@ def test_a_late_submission_loses_its_penalty_and_an_extended_one_does_not(course
     assert rows["extended"] == {"score": FULL, "penalty": 0, "late": 0, "due": "2026-12-02 12:00:00"}
 
 
+def test_students_see_the_penalty_in_their_feedback(course, graded):
+    course.nbgrader("generate_feedback", ASSIGNMENT, "--force")
+    html = {student: (course.root / "feedback" / student / ASSIGNMENT / "tiny.html").read_text()
+            for student in ("late", "extended")}
+    assert "Late submission penalty (Score: -0.6)" in html["late"]
+    assert "Late submission penalty" not in html["extended"]
+
 def test_the_penalty_is_capped_and_never_takes_a_score_below_zero():
     policy = PenaltyPerPeriod(percent=30, period_hours=1, max_percent=100)
     assert policy.late_submission_penalty("s", 10.0, 1) == pytest.approx(3.0)  # 1 started hour
