@@ -74,6 +74,9 @@ def test_a_late_submission_loses_its_penalty_and_an_extended_one_does_not(course
     assert rows["late"]["penalty"] == pytest.approx(0.2 * FULL)
     assert rows["late"]["score"] == pytest.approx(0.8 * FULL)
     assert rows["extended"] == {"score": FULL, "penalty": 0, "late": 0, "due": "2026-12-02 12:00:00"}
+    summary = {line.split()[0]: line.split()[2] for line in graded["log"].splitlines()
+               if line.split()[:1] in (["late"], ["extended"])}
+    assert summary == {"late": "2.4", "extended": "3"}, graded["log"]  # the class summary: after the penalty
 
 
 def test_students_see_the_penalty_in_their_feedback(course, graded):
