@@ -7,6 +7,7 @@ hours late, one 30 hours late with a 48-hour extension from `primer extend`.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -138,3 +139,14 @@ def test_extend_names_unknown_assignments_and_never_overwrites_by_accident(cours
     assert "until 2026-12-05 12:00 UTC" in replaced.stdout and "(was 2026-12-02 12:00 UTC)" in replaced.stdout
     assert submissions(course)["extended"]["due"] == "2026-12-05 12:00:00"
 
+
+
+def test_an_extension_for_a_student_who_has_not_submitted_exports_as_missing(course, graded, tmp_path):
+    course.nbgrader("db", "student", "add", "newcomer")
+    assert extend(course, ASSIGNMENT, "newcomer", "--hours", "72").returncode == 0
+    assert submissions(course)["newcomer"]["due"] == "2026-12-03 12:00:00"
+    exported = primer("export", str(course.root), "--to", str(tmp_path))
+    assert exported.returncode == 0, exported.stderr
+    rows = {row["student_id"]: row for row in csv.DictReader((tmp_path / "grades_lms.csv").open())}
+    assert rows["newcomer"]["status"] == "missing" and float(rows["newcomer"]["score"]) == 0
+    assert rows["late"]["status"] != "missing" and float(rows["late"]["score"]) == pytest.approx(2.4)

@@ -11,7 +11,8 @@ AssignLatePenalties) and collect's ``--before-duedate`` respect it.
     primer extend <assignment> <student> --until "2026-12-12 17:00 UTC"  [--replace]
 
 A student who has not submitted yet gets an empty submission row to hold the
-extension (nbgrader's own ``update_or_create_submission``); grading fills it.
+extension (nbgrader's own ``update_or_create_submission``); grading fills it,
+and until then ``primer export`` counts it as missing (``holds_only_an_extension``).
 """
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ def student_due_dates(gradebook, assignment: str) -> dict[str, datetime.datetime
     defined = gradebook.find_assignment(assignment)
     return {row.student.id: row.duedate for row in defined.submissions
             if row.extension is not None and defined.duedate is not None}
+
+
+def holds_only_an_extension(submission) -> bool:
+    """A row ``extend`` made for a student who has not submitted (yet): nothing collected, nothing graded."""
+    return submission.timestamp is None and all(
+        grade.auto_score is None and grade.manual_score is None
+        for notebook in submission.notebooks for grade in notebook.grades)
 
 
 def _find(gradebook, assignment: str, student: str):
