@@ -119,7 +119,10 @@ def test_a_result_claiming_an_earlier_time_is_still_late(course, graded, tmp_pat
 
 @pytest.mark.parametrize("args, says", [
     (("nobody", "--hours", "2"), "no student 'nobody' in the gradebook"),
-    (("late", "--hours", "-2"), "is not after tiny's due date 2026-11-30 12:00 UTC"),
+    (("late", "--until", "2026-11-29 12:00"), "is not after tiny's due date 2026-11-30 12:00 UTC"),
+    (("late", "--hours", "-2"), "--hours must be more than 0"),
+    (("late", "--hours", "1e300"), "--hours must be more than 0"),
+    (("late", "--hours", "nan"), "--hours must be more than 0"),
     (("late", "--until", "next tuesday-ish"), "cannot read the date"),
 ])
 def test_extend_refuses_what_it_cannot_do(course, args, says):

@@ -22,6 +22,9 @@ import sys
 from pathlib import Path
 
 
+MAX_HOURS = 24 * 366
+
+
 def parse_when(text: str) -> datetime.datetime:
     """A date and time as nbgrader reads them (naive means UTC), as a naive UTC datetime."""
     from nbgrader.utils import parse_utc
@@ -81,6 +84,8 @@ def extend(url: str, assignment: str, student: str, *, until: datetime.datetime 
 
     if (until is None) == (hours is None):
         raise ValueError("say how long: --hours N (past the due date) or --until DATE")
+    if hours is not None and not 0 < hours <= MAX_HOURS:  # also refuses nan
+        raise ValueError(f"--hours must be more than 0 and at most {MAX_HOURS} (a year), not {hours}")
     with Gradebook(url) as gradebook:
         defined = _find(gradebook, assignment, student)
         due = defined.duedate
