@@ -155,12 +155,11 @@ def service_definition(runtime, course: Path, owner: str) -> dict:
     return {
         "name": SERVICE_NAME,
         "url": f"http://127.0.0.1:{runtime.port + 5}",
-        "command": [sys.executable, "-m", "primer.hub.student_overview"],
+        "command": [sys.executable, "-m", "primer.hub.student_overview", str(course),
+                    str(runtime.exchange / COURSE_ID)],
         "user": owner,
         "cwd": str(course),
         "environment": {
-            "PRIMER_OVERVIEW_COURSE": str(course),
-            "PRIMER_OVERVIEW_EXCHANGE": str(runtime.exchange / COURSE_ID),
             "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
             "JUPYTER_CONFIG_PATH": server_config_path(runtime, "staff"),
             "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
@@ -170,15 +169,13 @@ def service_definition(runtime, course: Path, owner: str) -> dict:
     }
 
 
-async def serve() -> None:
+async def serve(course: Path, exchange_course: Path) -> None:
     from urllib.parse import urlparse
 
     from primer.grading.course_settings import gradebook_url
 
-    course = Path(os.environ["PRIMER_OVERVIEW_COURSE"])
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
-    make_app(course, Path(os.environ["PRIMER_OVERVIEW_EXCHANGE"]), gradebook_url(course)).listen(
-        url.port, url.hostname)
+    make_app(course, exchange_course, gradebook_url(course)).listen(url.port, url.hostname)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
@@ -187,9 +184,11 @@ async def serve() -> None:
     await stopping.wait()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Started by the hub: ``python -m primer.hub.student_overview <course> <exchange course folder>``."""
+    course, exchange_course = argv or sys.argv[1:]
     logging.basicConfig(level=logging.INFO, format="[student-overview %(asctime)s] %(message)s")
-    asyncio.run(serve())
+    asyncio.run(serve(Path(course), Path(exchange_course)))
     return 0
 
 
