@@ -76,6 +76,16 @@ c.SandboxProvisioner.memory_limit = 6 * 1024 ** 3  # bytes, tmpfs files included
 c.SandboxProvisioner.folder_size = 256 * 1024 ** 2  # the kernel's folder, /tmp: tmpfs sizes
 c.SandboxProvisioner.tmp_size = 256 * 1024 ** 2
 
+# Deadlines: each assignment's due date is nbgrader's own (the gradebook's
+# assignment duedate: `nbgrader db assignment add <assignment> --duedate
+# "2026-12-10 17:00 UTC"`); `primer extend` gives one student more time.
+# Late work loses a share of its score per started day past the student's own
+# due date (primer/grading/late_penalty.py); never below 0.
+c.AssignLatePenalties.plugin_class = "primer.grading.late_penalty.PenaltyPerPeriod"
+c.PenaltyPerPeriod.percent = 10
+c.PenaltyPerPeriod.period_hours = 24
+c.PenaltyPerPeriod.max_percent = 100
+
 # Feedback shows which test failed and its message, never the hidden tests
 # (nbgrader #917). nbgrader's own list, plus the step that hides them.
 c.GenerateFeedback.preprocessors = [

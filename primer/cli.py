@@ -11,6 +11,7 @@
     primer export    grades as an LMS-ready CSV and a per-question breakdown
     primer survey    the feedback survey's answers as one table
     primer report    the class report of an assignment: one HTML page with figures
+    primer extend    give one student more time for an assignment (primer/grading/deadlines.py)
     primer data fetch  download a real dataset once into the shared data folder (online hubs)
     primer queue     grading on submit: enable/disable an assignment, status (docs/workshop.md)
 """
@@ -210,10 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     from primer.queue.cli import add_parser as add_queue_parser
 
     add_queue_parser(verbs)
-    # These two hand their arguments on to the module that does the work.
+    # These hand their arguments on to the module that does the work.
     verbs.add_parser("export", help="grades as CSV for an LMS, and per question", add_help=False)
     verbs.add_parser("survey", help="the feedback survey's answers as a table", add_help=False)
     verbs.add_parser("report", help="the class report of an assignment (HTML, figures)", add_help=False)
+    verbs.add_parser("extend", help="give one student more time for an assignment", add_help=False)
     if argv is None:
         argv = sys.argv[1:]
     if argv[:1] != ["hub"]:  # the hub keeps the environment it was started with, for every server
@@ -229,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "report":
         from primer.report.page import main as report_main
         return report_main(argv[1:])
+    if argv and argv[0] == "extend":
+        from primer.grading.deadlines import main as extend_main
+        return extend_main(argv[1:])
     args = parser.parse_args(argv)
     try:
         return args.run(args)

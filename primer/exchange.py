@@ -43,6 +43,7 @@ from nbgrader.exchange.default.submit import ExchangeSubmit
 from nbgrader.utils import check_mode, notebook_hash, parse_utc
 from traitlets import Float
 
+from primer.grading.deadlines import student_due_dates
 from primer.grading.problems import Skipped
 from primer.safecopy import Limits, account_name, copy_tree, read_regular_file
 
@@ -116,18 +117,22 @@ class SafeExchangeCollect(ExchangeCollect):
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
             try:
                 self.duedate = gradebook.find_assignment(self.coursedir.assignment_id).duedate
+                # a student's own due date, with the extension `primer extend` gave them
+                self.student_duedates = student_due_dates(gradebook, self.coursedir.assignment_id)
             except MissingEntry:
-                self.duedate = None
+                self.duedate, self.student_duedates = None, {}
         by_student: dict[str, list[dict]] = {}
         for entry in self._entries():
             by_student.setdefault(entry.username, []).append(entry.record())
         self.src_records = [self._counted(records) for records in by_student.values()]
 
     def _counted(self, records: list[dict]) -> dict:
-        """nbgrader's rule: the latest, or with --before-duedate the latest on time if any."""
+        """nbgrader's rule: the latest, or with --before-duedate the latest on time (the
+        student's own due date, extension included) if any."""
         records = self._sort_by_timestamp(records)
         if self.duedate is not None and self.before_duedate:
-            on_time = [record for record in records if record["timestamp"] <= self.duedate]
+            due = self.student_duedates.get(records[0]["username"], self.duedate)
+            on_time = [record for record in records if record["timestamp"] <= due]
             return (on_time or records)[0]
         return records[0]
 

@@ -35,6 +35,7 @@ def test_no_page_sends_readers_to_a_missing_design_file():
 
 def test_the_port_count_matches_the_queue_port():
     page = (REPO / "docs" / "workshop.md").read_text()
-    assert "next three" not in page
-    assert "`PRIMER_HUB_PORT` + 1 to + 4" in page
+    assert "next three" not in page and "next four" not in page
+    assert "`PRIMER_HUB_PORT` + 1 to + 5" in page
     assert "runtime.port + 4" in (REPO / "primer" / "queue" / "settings.py").read_text()
+    assert "runtime.port + 5" in (REPO / "primer" / "hub" / "student_overview.py").read_text()

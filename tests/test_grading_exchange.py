@@ -137,6 +137,27 @@ def test_collect_chooses_the_same_submissions_as_nbgrader(honest_class, args):
     assert {name: age for name, (age, _) in chosen[SAFE_COLLECT].items()} == expected
 
 
+
+def test_collect_before_the_due_date_counts_a_students_extension(tmp_path, two_students):
+    """--before-duedate takes each student's own due date: the class's plus `primer extend`'s."""
+    course = tiny_course(tmp_path / "course")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    _honest_exchange(tmp_path / "exchange", two_students, now)
+    due = (now - datetime.timedelta(seconds=150)).replace(tzinfo=None)
+    with Gradebook(f"sqlite:///{course.root}/gradebook.db", "primer") as gradebook:
+        gradebook.update_or_create_assignment(ASSIGNMENT, duedate=due)
+        gradebook.update_or_create_student("pt-pin-1")
+    until = (due + datetime.timedelta(seconds=120)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    extended = subprocess.run([sys.executable, "-m", "primer.cli", "extend", ASSIGNMENT, "pt-pin-1",
+                               "--until", until, "--course", str(course.root)],
+                              capture_output=True, text=True, env={**os.environ, "PATH": venv_path()})
+    assert extended.returncode == 0, extended.stderr
+    course.nbgrader("collect", ASSIGNMENT, "--before-duedate", f"--Exchange.root={tmp_path / 'exchange'}",
+                    f"--ExchangeFactory.collect={SAFE_COLLECT}")
+    ages = {student.name: json.loads((student / ASSIGNMENT / NOTEBOOK).read_text())["age"]
+            for student in (course.root / "submitted").iterdir()}
+    assert ages == {"pt-pin-1": 100, "pt-pin-2": 250}  # without the extension pt-pin-1's is 200
+
 def test_feedback_is_released_as_nbgrader_does_but_never_through_a_link(tmp_path, two_students):
     course = tiny_course(tmp_path / "course")
     exchange = tmp_path / "exchange"

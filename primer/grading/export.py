@@ -70,6 +70,7 @@ from sqlalchemy.engine import make_url
 from traitlets import Unicode
 
 from primer.course import venv_path
+from primer.grading.deadlines import holds_only_an_extension
 from primer.roster import Person, read_people, write_people
 
 LMS_FILE = "grades_lms.csv"
@@ -193,6 +194,8 @@ def _collect_rows(gradebook: Gradebook, people: list[Person]) -> tuple[list[dict
                 submission = gradebook.find_submission(assignment.name, person.username)
             except MissingEntry:
                 submission = None
+            if submission is not None and holds_only_an_extension(submission):
+                submission = None  # `primer extend` made it; nothing was submitted yet
             lms_rows.append(_lms_row(person, assignment, submission))
             breakdown_rows += _breakdown_rows(person, assignment, submission)
     return lms_rows, breakdown_rows

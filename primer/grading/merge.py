@@ -194,11 +194,26 @@ def _checked_notebooks(result_dir: Path, record: dict, definitions: dict) -> dic
     return notebooks
 
 
+def collected_timestamp(course: Path, assignment: str, student: str):
+    """submitted/<student>/<assignment>/timestamp.txt, which collect (or the queue) wrote from
+    the time the exchange trusts (primer/exchange.py); None if there is none."""
+    from nbgrader.utils import parse_utc
+
+    from primer.exchange import SMALL_FILE, TIMESTAMP
+    from primer.grading.problems import Skipped
+    from primer.safecopy import read_regular_file
+
+    path = course / "submitted" / student / assignment / TIMESTAMP
+    try:
+        return parse_utc(read_regular_file(path, max_bytes=SMALL_FILE).decode().strip())
+    except (OSError, ValueError, Skipped):
+        return None
+
+
 def _record(course: Path, url: str, record: dict, notebooks: dict, result_dir: Path) -> None:
     """The gradebook rows and autograded/ files of `nbgrader autograde --force`, from a checked result."""
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
-    from nbgrader.utils import parse_utc
 
     from primer.grading.integrity import RecordIntegrity
     from primer.grading.course_settings import course_config
@@ -209,8 +224,11 @@ def _record(course: Path, url: str, record: dict, notebooks: dict, result_dir: P
         shutil.rmtree(destination)  # as --force: what an earlier grading left goes
     with Gradebook(url) as gradebook:
         gradebook.update_or_create_student(student)
-        if record.get("timestamp"):
-            gradebook.update_or_create_submission(assignment, student, timestamp=parse_utc(record["timestamp"]))
+        # Lateness is measured on the course's own copy of the timestamp (collect wrote it),
+        # never on the one the result claims: results come from where student code ran.
+        timestamp = collected_timestamp(course, assignment, student)
+        if timestamp is not None:
+            gradebook.update_or_create_submission(assignment, student, timestamp=timestamp)
         else:
             gradebook.update_or_create_submission(assignment, student)
         for name, info in record["notebooks"].items():

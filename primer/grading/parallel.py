@@ -114,7 +114,9 @@ def _read_scores(course: Path, assignment: str, student: str) -> tuple[float | N
         grades = [g for nb in submission.notebooks for g in nb.grades if g.cell.cell_type == "code"]
         if any(g.auto_score is None for g in grades):
             return None, sum(g.max_score for g in grades)
-        return sum(g.auto_score for g in grades), sum(g.max_score for g in grades)
+        # after any late penalty, as the export and the feedback show it; never below 0
+        penalty = sum(nb.late_submission_penalty or 0.0 for nb in submission.notebooks)
+        return max(0.0, sum(g.auto_score for g in grades) - penalty), sum(g.max_score for g in grades)
 
 
 def autograde_class(course: Path, assignment: str, students: list[str] | None = None,

@@ -16,6 +16,8 @@ from primer.hub.auth import configure_authentication
 from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, course_directory, server_config_path
 from primer.hub.runtime import HubRuntime
 from primer.hub.services import stop_stale_services
+from primer.hub.student_overview import SERVICE_NAME as OVERVIEW_SERVICE
+from primer.hub.student_overview import service_definition as overview_service_definition
 from primer.queue.settings import SERVICE_NAME as QUEUE_SERVICE
 from primer.queue.settings import service_definition as queue_service_definition
 
@@ -73,6 +75,11 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
         "groups": [STAFF_GROUP],
         "scopes": [f"access:services!service={FORMGRADER_SERVICE}", "list:services",
                    "read:services", f"access:services!service={QUEUE_SERVICE}"],
+    }, {
+        # Everyone opens their own overview (the service shows only the signed-in user's rows).
+        "name": "student-overview",
+        "groups": [STUDENT_GROUP, STAFF_GROUP],
+        "scopes": [f"access:services!service={OVERVIEW_SERVICE}"],
     }]
     owner = runtime.instructors[0]
     try:
@@ -97,6 +104,7 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
         })
         # Grading on submit (off until an assignment is enabled: docs/workshop.md)
         services.append(queue_service_definition(runtime, course, owner))
+        services.append(overview_service_definition(runtime, course, owner))
 
     if runtime.idle_timeout:
         services.append({

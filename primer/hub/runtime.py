@@ -10,9 +10,10 @@ variable                    meaning                                     default
 PRIMER_RUNTIME              hub database, secrets, nbgrader exchange    /srv/primer
 PRIMER_HUB_IP               address the hub listens on                  127.0.0.1
 PRIMER_HUB_PORT             the proxy's public port; the hub's API,     8000
-                            the proxy's API, the formgrader and the
-                            grading queue use the next four ports
-                            (+1 to +4) on 127.0.0.1
+                            the proxy's API, the formgrader, the
+                            grading queue and the students' overview
+                            use the next five ports (+1 to +5) on
+                            127.0.0.1
 PRIMER_INSTRUCTORS          comma-separated instructor accounts (hub    demo-instructor
                             admins; the first owns the course)
 PRIMER_GRADERS              comma-separated grader accounts (use the    (none)

@@ -91,7 +91,7 @@ class CourseHub:
             self.made_staff_group = True
         self.runtime = Path(tempfile.mkdtemp(prefix="primer-hub-"))
         self.runtime.chmod(0o755)
-        self.port = free_port_block(5)  # the hub, its API, the proxy API, the formgrader, the queue
+        self.port = free_port_block(6)  # the hub, its API, the proxy API, the formgrader, the queue, the overview
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
