@@ -64,18 +64,17 @@ def test_08_model_answers_follow_the_computed_confounds():
 
 def test_08_model_answer_counts_match_the_worked_example():
     # own-written-report: 336 sessions of 136 participants aged 60 to 98, 64 demented and 72
-    # nondemented, SES missing in 19 sessions, an accuracy near 0.70 uncertain by about +-0.08.
+    # nondemented, SES missing in 19 sessions (the scores: tests/test_own_data_model_answers.py).
     example = oasis_worked_example()
     per_person = example.groupby("subject_id")["demented"].first()
     assert (len(example), per_person.size) == (336, 136)
     assert (int(per_person.sum()), int((per_person == 0).sum())) == (64, 72)
     assert int(example["ses"].isna().sum()) == 19
     assert (example["age"].min(), example["age"].max()) == (60, 98)
-    assert round(1.96 * np.sqrt(0.7 * 0.3 / per_person.size), 2) == 0.08
     report = next(cell for cell in json.loads(NOTEBOOK.read_text())["cells"]
                   if cell["metadata"].get("nbgrader", {}).get("grade_id") == "own-written-report")
     report = "".join(report["source"])
-    for phrase in ("336 MRI sessions", "136", "64 demented", "72 nondemented", "19 sessions missing", "±0.08"):
+    for phrase in ("336 MRI sessions", "136", "64 demented", "72 nondemented", "19 sessions missing"):
         assert phrase in report, phrase
 
 

@@ -12,6 +12,10 @@ TARGET_PREDICT = ("pred_plain = cross_val_predict(make_pipeline(StandardScaler()
                   "                               cv=mmse_cv, groups=mmse_groups)\n"
                   "pred_log = cross_val_predict(log_ridge, X_mmse, points_lost, cv=mmse_cv, groups=mmse_groups)\n"
                   + TARGET_MAE)
+SEVERE_SPLITTER = ("severe_cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)\n"
+                   "severe_groups = subjects\n")
+SEVERE_FOLD_SCORES = ("    return cross_validate(model, X_all, y_severe, cv=severe_cv, groups=severe_groups,\n"
+                      "                          scoring=['accuracy', 'balanced_accuracy'])")
 
 WRONG_ANSWERS = [
     dict(
@@ -82,18 +86,36 @@ nested_scores = nested["test_score"]
     ),
     *(
         dict(solution="tune-imbalance", test="test-tune-imbalance", why=why,
-             code=f"def fold_scores(model):\n{body}\n\ndummy_cv, plain_cv, weighted_cv = "
+             code=f"{splitter}\ndef fold_scores(model):\n{body}\n\ndummy_cv, plain_cv, weighted_cv = "
                   f"fold_scores(dummy), fold_scores(plain), fold_scores({weighted})\n")
-        for why, body, weighted in [
-            ("forgets class_weight='balanced' for the weighted model",
-             "    return cross_validate(model, X_all, y_severe, cv=severe_cv, groups=subjects,\n"
-             "                          scoring=['accuracy', 'balanced_accuracy'])", "plain"),
-            ("scores only accuracy and copies it as balanced accuracy",
-             "    acc = cross_val_score(model, X_all, y_severe, cv=severe_cv, groups=subjects)\n"
+        for why, splitter, body, weighted in [
+            ("forgets class_weight='balanced' for the weighted model", SEVERE_SPLITTER, SEVERE_FOLD_SCORES, "plain"),
+            ("scores only accuracy and copies it as balanced accuracy", SEVERE_SPLITTER,
+             "    acc = cross_val_score(model, X_all, y_severe, cv=severe_cv, groups=severe_groups)\n"
              "    return {'test_accuracy': acc, 'test_balanced_accuracy': acc}", "weighted"),
             ("ignores the subjects: sessions of one person fall in training and test folds",
-             "    return cross_validate(model, X_all, y_severe, cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=0),\n"
-             "                          scoring=['accuracy', 'balanced_accuracy'])", "weighted"),
+             "severe_cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)\nsevere_groups = None\n",
+             SEVERE_FOLD_SCORES, "weighted"),
+            ("groups by session, not by person: each session is its own group",
+             "severe_cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)\n"
+             "severe_groups = np.arange(len(y_severe))\n", SEVERE_FOLD_SCORES, "weighted"),
+            ("groups by person but ignores the class balance (GroupKFold): some test folds hold few severe cases",
+             "severe_cv = GroupKFold(n_splits=5)\nsevere_groups = subjects\n", SEVERE_FOLD_SCORES, "weighted"),
+            ("reports the scores on the training folds (in-sample) as the test scores", SEVERE_SPLITTER,
+             "    result = cross_validate(model, X_all, y_severe, cv=severe_cv, groups=severe_groups,\n"
+             "                            scoring=['accuracy', 'balanced_accuracy'], return_train_score=True)\n"
+             "    return {'test_accuracy': result['train_accuracy'],\n"
+             "            'test_balanced_accuracy': result['train_balanced_accuracy']}", "weighted"),
+            ("fits the dummy and plain models on all sessions, then scores them on each test fold (in-sample)",
+             SEVERE_SPLITTER + "from sklearn.metrics import accuracy_score, balanced_accuracy_score\n",
+             "    if model is weighted:\n"
+             "        return cross_validate(model, X_all, y_severe, cv=severe_cv, groups=severe_groups,\n"
+             "                              scoring=['accuracy', 'balanced_accuracy'])\n"
+             "    fitted = clone(model).fit(X_all, y_severe)\n"
+             "    tests = [test for _, test in severe_cv.split(X_all, y_severe, groups=severe_groups)]\n"
+             "    return {'test_accuracy': np.array([accuracy_score(y_severe[t], fitted.predict(X_all.iloc[t])) for t in tests]),\n"
+             "            'test_balanced_accuracy': np.array([balanced_accuracy_score(y_severe[t], fitted.predict(X_all.iloc[t]))\n"
+             "                                                for t in tests])}", "weighted"),
         ]
     ),
     dict(
