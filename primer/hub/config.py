@@ -15,7 +15,7 @@ from primer.course import COURSE_ID
 from primer.hub.auth import configure_authentication
 from primer.hub.course_setup import STAFF_GROUP, STUDENT_GROUP, course_directory, server_config_path
 from primer.hub.runtime import HubRuntime
-from primer.hub.services import stop_stale_services
+from primer.hub.services import owner_service, stop_stale_services
 from primer.hub.student_overview import SERVICE_NAME as OVERVIEW_SERVICE
 from primer.hub.student_overview import service_definition as overview_service_definition
 from primer.queue.settings import SERVICE_NAME as QUEUE_SERVICE
@@ -87,21 +87,9 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
     except KeyError:  # the account is made by `primer hub` before the hub starts
         course = None
     if course is not None:
-        services.append({
-            "name": FORMGRADER_SERVICE,
-            "url": f"http://127.0.0.1:{runtime.formgrader_port}",
-            "command": [str(venv_bin / "jupyterhub-singleuser"),
-                        "--ServerApp.default_url=/formgrader"],
-            "user": owner,
-            "cwd": str(course),
-            "environment": {
-                "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
-                "JUPYTER_CONFIG_PATH": server_config_path(runtime, "staff"),
-                "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-            },
-            "oauth_no_confirm": True,
-            "display": True,
-        })
+        services.append(owner_service(
+            runtime, course, owner, name=FORMGRADER_SERVICE, port=runtime.formgrader_port,
+            command=[str(venv_bin / "jupyterhub-singleuser"), "--ServerApp.default_url=/formgrader"]))
         # Grading on submit (off until an assignment is enabled: docs/workshop.md)
         services.append(queue_service_definition(runtime, course, owner))
         services.append(overview_service_definition(runtime, course, owner))

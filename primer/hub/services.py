@@ -1,4 +1,4 @@
-"""Services the hub manages (the formgrader, the idle culler) left behind by a crashed hub.
+"""Services the hub manages: the entry of one run as the course owner, and those a crashed hub left behind.
 
 A hub killed at once (SIGKILL, out of memory) leaves the processes of its
 managed services running: they hold the formgrader's port, so the next hub
@@ -9,10 +9,35 @@ same hub API).
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import psutil
 
 from primer.accounts import wait_until_gone
+
+
+def owner_service(runtime, course: Path, owner: str, *, name: str, port: int,
+                  command: list[str]) -> dict:
+    """The hub's entry for a service run as the course owner in the course folder, on 127.0.0.1:
+    the owner may read the gradebook; the staff's Jupyter settings and the course's exchange."""
+    from primer.hub.course_setup import server_config_path
+
+    venv_bin = Path(sys.prefix) / "bin"
+    return {
+        "name": name,
+        "url": f"http://127.0.0.1:{port}",
+        "command": command,
+        "user": owner,
+        "cwd": str(course),
+        "environment": {
+            "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
+            "JUPYTER_CONFIG_PATH": server_config_path(runtime, "staff"),
+            "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        },
+        "oauth_no_confirm": True,
+        "display": True,  # in the hub's Services menu (Hub Control Panel, from JupyterLab's File menu)
+    }
 
 
 def stale_services(names: list[str], hub_api_url: str) -> list[int]:

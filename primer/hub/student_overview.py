@@ -149,24 +149,11 @@ def make_app(course: Path, exchange_course: Path, gradebook_url: str) -> web.App
 def service_definition(runtime, course: Path, owner: str) -> dict:
     """The hub's entry (primer/hub/config.py): run as the course owner, who may read the gradebook."""
     from primer.course import COURSE_ID
-    from primer.hub.course_setup import server_config_path
+    from primer.hub.services import owner_service
 
-    venv_bin = Path(sys.prefix) / "bin"
-    return {
-        "name": SERVICE_NAME,
-        "url": f"http://127.0.0.1:{runtime.port + 5}",
-        "command": [sys.executable, "-m", "primer.hub.student_overview", str(course),
-                    str(runtime.exchange / COURSE_ID)],
-        "user": owner,
-        "cwd": str(course),
-        "environment": {
-            "PRIMER_EXCHANGE_ROOT": str(runtime.exchange),
-            "JUPYTER_CONFIG_PATH": server_config_path(runtime, "staff"),
-            "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-        },
-        "oauth_no_confirm": True,
-        "display": True,  # in the hub's Services menu (Hub Control Panel, from JupyterLab's File menu)
-    }
+    return owner_service(runtime, course, owner, name=SERVICE_NAME, port=runtime.port + 5,
+                         command=[sys.executable, "-m", "primer.hub.student_overview", str(course),
+                                  str(runtime.exchange / COURSE_ID)])
 
 
 async def serve(course: Path, exchange_course: Path) -> None:
