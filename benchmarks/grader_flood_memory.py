@@ -1,11 +1,12 @@
 """Benchmark: the grader's peak memory while a submission floods it with huge messages.
 
-    python benchmarks/grader_flood_memory.py [--python PYTHON] [--messages 3] [--mib 300]
+    python benchmarks/grader_flood_memory.py [--python PYTHON] [--messages 3] [--mib 300] [--reply-mib 0]
 
 Grades, with plain `nbgrader autograde` run by PYTHON (default: this
 environment; give another checkout's venv python to compare), a class of two:
 one honest student and one whose notebook prints ``--messages`` strings of
-``--mib`` MiB each (each one kernel message). Prints the largest resident size
+``--mib`` MiB each (each one kernel message) and, with ``--reply-mib``, ends its cell
+with a reply of that size (a page payload on the shell channel). Prints the largest resident size
 of any grading process (the kernels, which run as other accounts, are not
 counted) and whether the honest student was graded. Run as root, as grading
 runs on the hub.
@@ -49,6 +50,8 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable, help="the interpreter that runs nbgrader")
     parser.add_argument("--messages", type=int, default=3)
     parser.add_argument("--mib", type=int, default=300)
+    parser.add_argument("--reply-mib", type=int, default=0,
+                        help="the size of the flooding cell's reply (shell channel), 0: none")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="primer-flood-") as base:
         course = ScratchCourse(Path(base) / "course", REPO)
@@ -61,7 +64,10 @@ def main() -> None:
         flood = nbformat.from_dict(release)
         flood.cells.insert(0, new_code_cell(
             f"import sys\nfor _ in range({args.messages}):\n    sys.stdout.write('x' * ({args.mib} << 20))\n"
-            "    sys.stdout.flush()"))
+            "    sys.stdout.flush()\n" + (
+                "get_ipython().payload_manager.write_payload("
+                f"{{'source': 'page', 'data': {{'text/plain': 'x' * ({args.reply_mib} << 20)}}}})"
+                if args.reply_mib else "")))
         course.submit("flooder", ASSIGNMENT, flood)
         env = {**os.environ, "PATH": f"{Path(args.python).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
         peak, done = {"bytes": 0}, threading.Event()
@@ -80,7 +86,7 @@ def main() -> None:
         if os.environ.get("BENCH_LOG"):
             print(output[-int(os.environ["BENCH_LOG"]):])
         print(f"grader: {args.python}")
-        print(f"flood: {args.messages} messages of {args.mib} MiB")
+        print(f"flood: {args.messages} messages of {args.mib} MiB, a reply of {args.reply_mib} MiB")
         print(f"grader peak resident size: {peak['bytes'] / 2 ** 20:.0f} MiB; wall time {seconds:.1f} s; "
               f"honest student graded: {graded}; flooding student graded: {flooder}")
 
