@@ -20,6 +20,17 @@ WRONG_ANSWERS = [
     dict(
         solution="split",
         test="test-split",
+        why="returns the course's provided fallback split instead of splitting what it is given",
+        code=(
+            "def split_participants(X_, y_, age_):\n"
+            "    rows = load_provided('02_split_rows')\n"
+            "    train, test = rows['train'], rows['test']\n"
+            "    return X[train], X[test], y[train], y[test], age[train], age[test]"
+        ),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
         why="splits X and the labels in separate calls: rows and labels no longer match",
         code=(
             "def split_participants(X, y, age):\n"
@@ -64,17 +75,6 @@ WRONG_ANSWERS = [
         code=(
             "def split_participants(X, y, age):\n"
             "    return train_test_split(X, y, age, test_size=0.25, stratify=y, random_state=2)"
-        ),
-    ),
-    dict(
-        solution="split",
-        test="test-split",
-        why="returns the course's provided fallback split instead of splitting what it is given",
-        code=(
-            "def split_participants(X_, y_, age_):\n"
-            "    rows = load_provided('02_split_rows')\n"
-            "    train, test = rows['train'], rows['test']\n"
-            "    return X[train], X[test], y[train], y[test], age[train], age[test]"
         ),
     ),
     # Exercise 2: logistic regression
@@ -245,6 +245,15 @@ WRONG_ANSWERS = [
     dict(
         solution="pca",
         test="test-pca",
+        why="returns the course's provided PCA result instead of computing it",
+        code=(
+            "def pca_coordinates(X, n_components):\n"
+            "    return load_provided('02_pca')"
+        ),
+    ),
+    dict(
+        solution="pca",
+        test="test-pca",
         why="wrong axis: PCA of the connections (X.T) instead of the participants",
         code=(
             "def pca_coordinates(X, n_components):\n"
@@ -273,15 +282,6 @@ WRONG_ANSWERS = [
             "    scaled = StandardScaler().fit_transform(X)\n"
             "    pca = PCA(n_components=10).fit(scaled)\n"
             "    return pca.transform(scaled), pca.explained_variance_ratio_"
-        ),
-    ),
-    dict(
-        solution="pca",
-        test="test-pca",
-        why="returns the course's provided PCA result instead of computing it",
-        code=(
-            "def pca_coordinates(X, n_components):\n"
-            "    return load_provided('02_pca')"
         ),
     ),
     # Exercise 6: correlation of PC 1 with age
@@ -363,6 +363,16 @@ WRONG_ANSWERS = [
     dict(
         solution="decoding-splits",
         test="test-decoding-splits",
+        why="returns the course's provided folds instead of splitting the trials it is given",
+        code=(
+            "def decoding_splits(hand, run):\n"
+            "    folds = load_provided('02_decoding_folds')[0]\n"
+            "    return [(np.flatnonzero(folds != f), np.flatnonzero(folds == f)) for f in np.unique(folds)]"
+        ),
+    ),
+    dict(
+        solution="decoding-splits",
+        test="test-decoding-splits",
         why="stratified by hand, as for the connectomes, but ignores the runs",
         code=(
             "def decoding_splits(hand, run):\n"
@@ -427,16 +437,6 @@ WRONG_ANSWERS = [
             "def decoding_splits(hand_, run_):\n"
             "    from sklearn.model_selection import LeaveOneGroupOut\n"
             "    return list(LeaveOneGroupOut().split(np.zeros((len(hand), 1)), hand, groups=run))"
-        ),
-    ),
-    dict(
-        solution="decoding-splits",
-        test="test-decoding-splits",
-        why="returns the course's provided folds instead of splitting the trials it is given",
-        code=(
-            "def decoding_splits(hand, run):\n"
-            "    folds = load_provided('02_decoding_folds')[0]\n"
-            "    return [(np.flatnonzero(folds != f), np.flatnonzero(folds == f)) for f in np.unique(folds)]"
         ),
     ),
 ]
