@@ -3,8 +3,9 @@
 The notebook executes top to bottom in one kernel. At each autograded test cell
 that has wrong answers listed in tests/wrong_answers/<assignment>.py, every
 wrong answer replaces its solution cell, the cells in between run again, and
-the test cell must now fail; then the real solution is restored and the test
-cell must pass. One kernel per notebook keeps this fast.
+the test cell must now fail; then the real solution is restored (with the cells
+from the wrong answer's ``rerun_from`` cell on, if it rebinds what an earlier
+cell made) and the test cell must pass. One kernel per notebook keeps this fast.
 """
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def run_solution_notebook(notebook_path: Path, wrong_answers: list[dict]) -> Run
     index_of = {_grade_id(c): i for i, c in enumerate(notebook.cells) if _grade_id(c)}
     by_test: dict[str, list[dict]] = {}
     for wrong in wrong_answers:
-        missing = [wrong[k] for k in ("solution", "test") if wrong[k] not in index_of]
+        missing = [wrong[k] for k in ("solution", "test", "rerun_from") if k in wrong and wrong[k] not in index_of]
         report.unknown_ids += missing
         if not missing:
             by_test.setdefault(wrong["test"], []).append(wrong)
@@ -120,7 +121,7 @@ def run_solution_notebook(notebook_path: Path, wrong_answers: list[dict]) -> Run
                     if runs(cell, index):
                         report.wrong_answers_passing.append(f"{grade_id}: {wrong['why']}")
                     # Restore the real solution and what depends on it.
-                    for between in range(first, index):
+                    for between in range(min(first, index_of[wrong.get("rerun_from", wrong["solution"])]), index):
                         if notebook.cells[between].cell_type == "code":
                             runs(notebook.cells[between], between)
                 if not runs(cell, index):

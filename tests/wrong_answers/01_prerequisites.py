@@ -24,6 +24,25 @@ WRONG_ANSWERS = [
             "    return sum(voxel_size)\n"
         ),
     ),
+    dict(
+        solution="voxel-volume",
+        test="test-voxel-volume",
+        why="rounds the volume to a whole number (right for the example voxels, wrong for 1.2 x 1.7 x 2.9 mm)",
+        code=(
+            "def voxel_volume(voxel_size):\n"
+            "    return int(np.prod(voxel_size))\n"
+        ),
+    ),
+    dict(
+        solution="voxel-volume",
+        test="test-voxel-volume",
+        why="hard-codes the volumes of the voxel sizes the question and the tests mention",
+        code=(
+            "def voxel_volume(voxel_size):\n"
+            "    known = {(3.0, 3.0, 3.0): 27.0, (2.0, 2.0, 3.0): 12.0, (1.5, 1.5, 4.0): 9.0, (1.0, 2.0, 3.0): 6.0}\n"
+            "    return known.get(tuple(float(v) for v in voxel_size), 27.0)\n"
+        ),
+    ),
     # Exercise 2: slice_means
     dict(
         solution="slice-means",
@@ -62,6 +81,15 @@ WRONG_ANSWERS = [
         code=(
             "in_brain_values = template_data[mask_data]\n"
             "mean_in_brain = template_data.mean()"
+        ),
+    ),
+    dict(
+        solution="in-brain",
+        test="test-in-brain",
+        why="the easy wrong way: averages the non-zero voxels instead of the voxels inside the mask",
+        code=(
+            "in_brain_values = template_data[mask_data]\n"
+            "mean_in_brain = template_data[template_data > 0].mean()"
         ),
     ),
     # Exercise 4: labelled line plot
@@ -134,6 +162,26 @@ WRONG_ANSWERS = [
         code=(
             "def voxel_size_and_position(img, ijk):\n"
             "    return motor_img.header.get_zooms()[:3], apply_affine(motor_img.affine, ijk)\n"
+            "motor_voxel_size, center_mm = voxel_size_and_position(motor_img, (26, 31, 23))"
+        ),
+    ),
+    dict(
+        solution="voxel-to-mm",
+        test="test-voxel-to-mm",
+        why="the easy wrong way: voxel size as |diagonal of the affine|, wrong for an image whose axes are rotated",
+        code=(
+            "def voxel_size_and_position(img, ijk):\n"
+            "    return np.abs(np.diag(img.affine)[:3]), apply_affine(img.affine, ijk)\n"
+            "motor_voxel_size, center_mm = voxel_size_and_position(motor_img, (26, 31, 23))"
+        ),
+    ),
+    dict(
+        solution="voxel-to-mm",
+        test="test-voxel-to-mm",
+        why="returns all the header's zooms: four numbers (the fourth is time) for a 4D image",
+        code=(
+            "def voxel_size_and_position(img, ijk):\n"
+            "    return img.header.get_zooms(), apply_affine(img.affine, ijk)\n"
             "motor_voxel_size, center_mm = voxel_size_and_position(motor_img, (26, 31, 23))"
         ),
     ),

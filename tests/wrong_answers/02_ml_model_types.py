@@ -1,7 +1,9 @@
 """Plausible wrong answers for source/02_ml_model_types/ml_model_types.ipynb.
 
 See docs/authoring.md: each entry replaces the solution cell ``solution`` by
-``code``; the test cell ``test`` must then fail.
+``code``; the test cell ``test`` must then fail. ``rerun_from`` names an earlier
+cell to run again, with the cells after it, when the real answer is restored
+(for a wrong answer that rebinds what that cell made).
 """
 
 WRONG_ANSWERS = [
@@ -13,6 +15,17 @@ WRONG_ANSWERS = [
         code=(
             "def split_participants(X, y, age):\n"
             "    return train_test_split(X, y, age, test_size=0.25, random_state=0)"
+        ),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="returns the course's provided fallback split instead of splitting what it is given",
+        code=(
+            "def split_participants(X_, y_, age_):\n"
+            "    rows = load_provided('02_split_rows')\n"
+            "    train, test = rows['train'], rows['test']\n"
+            "    return X[train], X[test], y[train], y[test], age[train], age[test]"
         ),
     ),
     dict(
@@ -53,6 +66,15 @@ WRONG_ANSWERS = [
             "def split_participants(X, y, age):\n"
             "    n = len(y) - int(np.ceil(0.25 * len(y)))\n"
             "    return X[:n], X[n:], y[:n], y[n:], age[:n], age[n:]"
+        ),
+    ),
+    dict(
+        solution="split",
+        test="test-split",
+        why="seed shopping: keeps the split seed (2 of 50 tried) whose test set made the models look best",
+        code=(
+            "def split_participants(X, y, age):\n"
+            "    return train_test_split(X, y, age, test_size=0.25, stratify=y, random_state=2)"
         ),
     ),
     # Exercise 2: logistic regression
@@ -97,6 +119,18 @@ WRONG_ANSWERS = [
             "logreg_accuracy = logreg.score(X_test, y_test)"
         ),
     ),
+    dict(
+        solution="logreg",
+        test="test-logreg",
+        why="seed shopping: re-splits with the seed (2 of 50 tried) whose test set gives the best accuracy",
+        rerun_from="split-use",   # it rebinds the split: restore it before the real answer runs again
+        code=(
+            "X_train, X_test, y_train, y_test, age_train, age_test = train_test_split(X, y, age, test_size=0.25, stratify=y, random_state=2)\n"
+            "logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))\n"
+            "logreg.fit(X_train, y_train)\n"
+            "logreg_accuracy = logreg.score(X_test, y_test)"
+        ),
+    ),
     # Exercise 3: linear SVM and confusion matrix
     dict(
         solution="svm",
@@ -127,6 +161,19 @@ WRONG_ANSWERS = [
         code=(
             "svm = make_pipeline(StandardScaler(), SVC(kernel='linear'))\n"
             "svm.fit(X, y)\n"
+            "svm_predictions = svm.predict(X_test)\n"
+            "svm_confusion = confusion_matrix(y_test, svm_predictions)"
+        ),
+    ),
+    dict(
+        solution="svm",
+        test="test-svm",
+        why="seed shopping: re-splits with the seed (2) that gave logistic regression its best test accuracy of 50 seeds tried",
+        rerun_from="split-use",
+        code=(
+            "X_train, X_test, y_train, y_test, age_train, age_test = train_test_split(X, y, age, test_size=0.25, stratify=y, random_state=2)\n"
+            "svm = make_pipeline(StandardScaler(), SVC(kernel='linear'))\n"
+            "svm.fit(X_train, y_train)\n"
             "svm_predictions = svm.predict(X_test)\n"
             "svm_confusion = confusion_matrix(y_test, svm_predictions)"
         ),
@@ -162,6 +209,28 @@ WRONG_ANSWERS = [
             "svr_mae = mean_absolute_error(age_test, svr.predict(X_test))"
         ),
     ),
+    dict(
+        solution="svr",
+        test="test-svr",
+        why="the default model where a linear one is asked: SVR() has an RBF kernel",
+        code=(
+            "svr = make_pipeline(StandardScaler(), SVR())\n"
+            "svr.fit(X_train, age_train)\n"
+            "svr_mae = mean_absolute_error(age_test, svr.predict(X_test))"
+        ),
+    ),
+    dict(
+        solution="svr",
+        test="test-svr",
+        why="seed shopping: re-splits with the seed (2) that gave logistic regression its best test accuracy of 50 seeds tried",
+        rerun_from="split-use",
+        code=(
+            "X_train, X_test, y_train, y_test, age_train, age_test = train_test_split(X, y, age, test_size=0.25, stratify=y, random_state=2)\n"
+            "svr = make_pipeline(StandardScaler(), SVR(kernel='linear'))\n"
+            "svr.fit(X_train, age_train)\n"
+            "svr_mae = mean_absolute_error(age_test, svr.predict(X_test))"
+        ),
+    ),
     # Exercise 5: PCA
     dict(
         solution="pca",
@@ -171,6 +240,15 @@ WRONG_ANSWERS = [
             "def pca_coordinates(X, n_components):\n"
             "    pca = PCA(n_components=n_components).fit(X)\n"
             "    return pca.transform(X), pca.explained_variance_ratio_"
+        ),
+    ),
+    dict(
+        solution="pca",
+        test="test-pca",
+        why="returns the course's provided PCA result instead of computing it",
+        code=(
+            "def pca_coordinates(X, n_components):\n"
+            "    return load_provided('02_pca')"
         ),
     ),
     dict(
@@ -280,6 +358,16 @@ WRONG_ANSWERS = [
             "def decoding_splits(hand, run):\n"
             "    from sklearn.model_selection import KFold\n"
             "    return list(KFold(5, shuffle=True, random_state=0).split(np.zeros((len(hand), 1))))"
+        ),
+    ),
+    dict(
+        solution="decoding-splits",
+        test="test-decoding-splits",
+        why="returns the course's provided folds instead of splitting the trials it is given",
+        code=(
+            "def decoding_splits(hand, run):\n"
+            "    folds = load_provided('02_decoding_folds')[0]\n"
+            "    return [(np.flatnonzero(folds != f), np.flatnonzero(folds == f)) for f in np.unique(folds)]"
         ),
     ),
     dict(
