@@ -10,6 +10,7 @@ student fetches it. Stopping the server cancels its job.
 """
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import signal
@@ -128,6 +129,47 @@ def test_fetch_submit_grade_on_slurm_and_read_feedback(slurm_hub, student):
     page = student.server("GET", f"api/contents/{timestamp}/{notebook_name.replace('.ipynb', '.html')}")
     score, _ = feedback_score(page.json()["content"])
     assert score == pytest.approx(earned)
+
+
+def test_the_grading_queue_grades_on_slurm_when_the_course_says_so(slurm_hub, student):
+    """c.ClusterGrading.queue_backend = "slurm" (docs/cluster.md, "The grading queue on a cluster"):
+    the queue sends the submission to the cluster as one task, run as the course owner, and
+    records its result through its record step; the run's copy is removed."""
+    from test_grading_queue import answered, page_score, primer_queue, rows_of, submit, wait_for_feedback
+
+    hub = slurm_hub
+    settings = hub.runtime / "etc" / "course" / "nbgrader_config.py"  # the course-wide file
+    original = settings.read_text()
+    settings.write_text(original + '\nc.ClusterGrading.queue_backend = "slurm"\n')
+    try:
+        enabled = primer_queue(hub, "enable", ASSIGNMENT)
+        assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+        time.sleep(1.1)  # nbgrader names submissions to the second
+        submit(student, answered(student, {"voxel-volume": "raise NotImplementedError()"}))
+        seen: set[tuple[str, ...]] = set()  # the course owner's Slurm jobs while the queue grades
+
+        def finished():
+            jobs = subprocess.run(["squeue", "-h", "-u", hub.instructor, "-o", "%F|%j|%k"], env=hub.env,
+                                  capture_output=True, text=True, check=True)
+            seen.update(tuple(line.split("|")) for line in jobs.stdout.splitlines())
+            rows = rows_of(hub, student.name)
+            return rows and rows[-1]["state"] in ("graded", "failed") and rows[-1]
+        row = wait_for(finished, 300, "the queue's grading on Slurm", every=0.3)
+    finally:
+        settings.write_text(original)
+    assert row["state"] == "graded" and row["recorded"] == 1, row
+    (ran,) = [note for note in json.loads(row["notes"]) if note.startswith("ran on Slurm as job ")]
+    job = ran.removeprefix("ran on Slurm as job ")
+    assert (job, f"primer-{ASSIGNMENT}", f"primer-queue:{row['id']}-1") in seen, (job, seen)
+    (page,) = [p for p in wait_for_feedback(student, 1).values() if "provisional feedback" in p]
+    earned = page_score(page)
+    assert earned < 14 and row["score"] == earned, (earned, row)
+    with Gradebook(f"sqlite:///{hub.course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(ASSIGNMENT, student.name)
+        assert sum(g.auto_score or 0 for nb in submission.notebooks for g in nb.grades
+                   if g.cell.cell_type == "code") == earned  # the queue's grading is the latest
+    runs = hub.course / ".primer-cluster" / "runs"
+    assert not runs.exists() or not any(runs.iterdir()), "the run's copy of the submission was left behind"
 
 
 def test_stopping_the_server_cancels_its_job(slurm_hub, student):
