@@ -170,6 +170,55 @@ def test_the_grading_queue_grades_on_slurm_when_the_course_says_so(slurm_hub, st
                    if g.cell.cell_type == "code") == earned  # the queue's grading is the latest
     runs = hub.course / ".primer-cluster" / "runs"
     assert not runs.exists() or not any(runs.iterdir()), "the run's copy of the submission was left behind"
+    print(f"queue grading on Slurm (start -> recorded): {row['finished_at'] - row['started_at']:.1f} s")
+
+
+def test_a_queue_task_slurm_loses_twice_ends_failed_with_a_note_and_the_submission_kept(slurm_hub, student):
+    """Each Slurm task of the queue's grading is cancelled as it starts (a lost node, an OOM kill):
+    submitted once more, then the grading ends as failed with a note; the student is told, and
+    the submission is kept in submitted/ for the staff."""
+    from test_grading_queue import answered, feedback, rows_of, submit
+
+    hub = slurm_hub
+    settings = hub.runtime / "etc" / "course" / "nbgrader_config.py"
+    original = settings.read_text()
+    settings.write_text(original + '\nc.ClusterGrading.queue_backend = "slurm"\n')
+    killed: list[str] = []
+    stop = threading.Event()
+
+    def cancel_the_queues_tasks():
+        while not stop.is_set():
+            jobs = subprocess.run(["squeue", "-h", "-u", hub.instructor, "-o", "%F|%T|%k"], env=hub.env,
+                                  capture_output=True, text=True)
+            for job, state, comment in (line.split("|") for line in jobs.stdout.splitlines()):
+                if comment.startswith("primer-queue:") and state == "RUNNING" and job not in killed:
+                    subprocess.run(["scancel", job], env=hub.env, capture_output=True)
+                    killed.append(job)
+            time.sleep(0.2)
+
+    canceller = threading.Thread(target=cancel_the_queues_tasks, daemon=True)
+    canceller.start()
+    try:
+        time.sleep(1.1)
+        before = len(rows_of(hub, student.name))
+        submit(student, answered(student))
+
+        def finished():
+            rows = rows_of(hub, student.name)
+            return len(rows) > before and rows[-1]["state"] in ("graded", "failed") and rows[-1]
+        row = wait_for(finished, 300, "the queue's grading whose Slurm tasks are lost", every=0.5)
+    finally:
+        stop.set()
+        canceller.join()
+        settings.write_text(original)
+    notes = " ".join(json.loads(row["notes"]))
+    assert row["state"] == "failed" and "the Slurm task ended without a result 2 times" in notes, row
+    assert len(killed) == 2 and all(job in notes for job in killed), (killed, notes)
+    wait_for(lambda: any("could not be graded automatically" in page for page in feedback(student).values()),
+             30, "the notice that it could not be graded")  # written just after the journal's row
+    kept = hub.course / "submitted" / student.name / ASSIGNMENT
+    assert (kept / source_notebook(ASSIGNMENT).name).is_file()
+    assert (kept / "timestamp.txt").read_text()[:19] == row["submitted_at"][:19].replace("T", " ")
 
 
 def test_stopping_the_server_cancels_its_job(slurm_hub, student):
