@@ -8,6 +8,7 @@ JOB_COMPLETION_INDEX set, gives the local backend's scores once merged.
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -22,8 +23,8 @@ from primer.grading.backends import ClusterGrading
 from primer.grading.backends.kubernetes import KUBERNETES_VERSION, local_command, manifests, prepare_run
 from primer.grading.merge import merge_result
 from primer.course import venv_path
-from test_grading_integrity import ASSIGNMENT, FULL, NOTHING
-from test_grading_unit import CLASS, copy_course, judge_course, primer, scores
+from test_grading_integrity import ASSIGNMENT, FULL, NOTEBOOK, NOTHING
+from test_grading_unit import CLASS, copy_course, gradebook_rows, judge_course, primer, scores
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -195,3 +196,99 @@ def test_a_missing_image_setting_is_said_before_anything_is_copied(course, tmp_p
     done = primer("autograde", ASSIGNMENT, "--backend", "kubernetes", "--course", str(copy.root))
     assert done.returncode == 1 and "c.ClusterGrading.image" in done.stderr, done.stderr[-2000:]
     assert not (copy.root / ".primer-cluster").exists(), "copies of the submissions were left behind"
+
+
+# --------------------------------------------------------------------------- the grading queue's task
+
+QUEUED, COLLECTED_AT = "queued", "2026-12-01 09:30:00.000000 UTC"
+
+
+def _queued_grading(course, tmp_path: Path) -> tuple:
+    """What the grading queue holds before it dispatches: its grading release, made from the
+    course as its release() makes it, and the collected copy (with the time collect wrote)."""
+    from primer.grading.unit import prepare_release
+
+    queue = copy_course(course, tmp_path / "queue")
+    release = prepare_release(queue.root, ASSIGNMENT, tmp_path / "release")
+    collected = tmp_path / "work" / "submission"
+    shutil.copytree(queue.root / "submitted" / "honest" / ASSIGNMENT, collected)
+    (collected / "timestamp.txt").write_text(COLLECTED_AT)
+    return queue, release, collected
+
+
+def _record_step(queue, collected: Path, result: Path, tmp_path: Path) -> dict:
+    """The queue's record step (primer.queue.record: the trusted merge), as the queue starts it."""
+    done = subprocess.run([sys.executable, "-m", "primer.queue.record", "--course", str(queue.root),
+                           "--assignment", ASSIGNMENT, "--student", QUEUED, "--submission", str(collected),
+                           "--result", str(result), "--log", str(tmp_path / "grading.log")],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PATH": venv_path()}, cwd=queue.root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_the_queues_kubernetes_task_validates_and_its_result_goes_through_the_record_step(course, tmp_path):
+    """c.ClusterGrading.queue_backend = "kubernetes": the one-index Job the grading queue creates for
+    one submission validates strictly; what its pod writes (here with a forged time and a planted
+    link) is recorded by the queue's own record step, with the time collect wrote."""
+    from primer.grading.backends.kubernetes import to_yaml
+    from primer.queue.cluster_dispatch import kubernetes_run, take_result
+
+    queue, release, collected = _queued_grading(course, tmp_path)
+    settings = ClusterGrading(image="registry.example/primer-course:1")
+    run, documents = kubernetes_run(queue.root, ASSIGNMENT, QUEUED, release, collected, settings)
+    policy, job = documents
+    assert (policy["kind"], job["kind"]) == ("NetworkPolicy", "Job")
+    assert job["spec"]["completions"] == 1 and job["spec"]["parallelism"] == 1
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == settings.image
+    assert (run / "tasks" / "0" / "student.txt").read_text() == QUEUED
+    manifest = tmp_path / "queue-task.yaml"
+    manifest.write_text(to_yaml(documents))
+    done = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict", "--kubernetes-version",
+                           f"{KUBERNETES_VERSION}.0", str(manifest)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.count(" passed for resource ") == 2, done.stdout + done.stderr
+
+    pod = subprocess.run(_pod_command(job, run, tmp_path), capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PATH": venv_path(), "JOB_COMPLETION_INDEX": "0"})
+    assert pod.returncode == 0, pod.stderr[-3000:]
+    # Student code ran in that pod: it could have written anything into its result folder.
+    task_result = run / "results" / "0"
+    claimed = json.loads((task_result / "result.json").read_text())
+    claimed["timestamp"] = "2020-01-01T00:00:00"
+    (task_result / "result.json").write_text(json.dumps(claimed))
+    (task_result / "autograded" / "leak.txt").symlink_to("/etc/passwd")
+    result = tmp_path / "work" / "result"
+    take_result(task_result, result)
+    assert not (result / "autograded" / "leak.txt").exists()
+
+    answer = _record_step(queue, collected, result, tmp_path)
+    assert answer["status"] == "graded" and answer["score"] == 3.0, answer
+    assert scores(queue.root)[QUEUED] == FULL
+    assert gradebook_rows(queue.root)[QUEUED]["timestamp"] == "2026-12-01 09:30:00"  # collect's time
+    assert not (queue.root / "autograded" / QUEUED / ASSIGNMENT / "leak.txt").exists()
+
+
+def test_a_queue_task_kubernetes_cannot_take_fails_with_a_note_and_leaves_no_copy(course, tmp_path):
+    """No cluster configured: the queue's dispatcher says so, removes its run folder, and the record
+    step records the submission as failed (placed in submitted/, never lost)."""
+    queue, release, collected = _queued_grading(course, tmp_path)
+    with open(queue.root / "nbgrader_config.py", "a") as config:
+        config.write('\nc.ClusterGrading.image = "registry.example/primer-course:1"\n')
+    result = tmp_path / "work" / "result"
+    runs = queue.root / ".primer-cluster" / "runs"
+    runs_before = set(runs.iterdir()) if runs.exists() else set()  # the module's dry runs
+    environment = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
+    done = subprocess.run([sys.executable, "-m", "primer.queue.cluster_dispatch", "--backend", "kubernetes",
+                           "--course", str(queue.root), "--assignment", ASSIGNMENT, "--student", QUEUED,
+                           "--release", str(release), "--submission", str(collected),
+                           "--result", str(result), "--name", "1-1"],
+                          capture_output=True, text=True, timeout=600, cwd=queue.root,
+                          env={**environment, "PATH": venv_path(),
+                               "KUBECONFIG": str(tmp_path / "no-such-kubeconfig")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    (note,) = json.loads(done.stdout.splitlines()[-1])["notes"]
+    assert "not graded on kubernetes" in note and "no Kubernetes cluster is configured" in note, note
+    assert (set(runs.iterdir()) if runs.exists() else set()) == runs_before, "the task's copy was left behind"
+    answer = _record_step(queue, collected, result, tmp_path)
+    assert answer["status"] == "failed" and "is missing" in " ".join(answer["notes"]), answer
+    assert (queue.root / "submitted" / QUEUED / ASSIGNMENT / NOTEBOOK).is_file()

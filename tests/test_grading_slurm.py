@@ -7,6 +7,7 @@ Slurm, and Ctrl-C cancels the job.
 """
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -168,3 +169,37 @@ def test_without_any_slurm_configuration_it_says_what_to_export(tmp_path):
     assert "make slurm" in done.stderr and "export SLURM_CONF=" in done.stderr, done.stderr
     assert "resolve_ctls_from_dns_srv" not in done.stderr and "Traceback" not in done.stderr
     assert not (course.root / ".primer-cluster").exists()
+
+
+def test_the_queues_slurm_task_is_cancelled_when_its_time_runs_out(slurm, tmp_path):
+    """The grading queue's dispatcher (primer/queue/cluster_dispatch.py) gets SIGTERM when the
+    queue's time limit runs out: it cancels its Slurm task, removes the run's copy of the
+    submission and says so; no result is left to record."""
+    from primer.grading.unit import prepare_release
+
+    course = judge_course(tmp_path / "course", {"honest": CLASS["honest"]})
+    release = prepare_release(course.root, ASSIGNMENT, tmp_path / "release")
+    result = tmp_path / "work" / "result"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "primer.queue.cluster_dispatch", "--backend", "slurm",
+         "--course", str(course.root), "--assignment", ASSIGNMENT, "--student", "honest",
+         "--release", str(release), "--submission", str(course.root / "submitted" / "honest" / ASSIGNMENT),
+         "--result", str(result), "--name", "7-1"],
+        env={**slurm, "PATH": venv_path()}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not [t for t in _queue(slurm) if t[3] == "primer-queue:7-1"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (job, *_), = [t for t in _queue(slurm) if t[3] == "primer-queue:7-1"]
+    process.send_signal(signal.SIGTERM)
+    output, errors = process.communicate(timeout=60)
+    assert process.returncode == 0, errors[-3000:]
+    assert json.loads(output.splitlines()[-1]) == {
+        "notes": ["cancelled on slurm: the queue's time limit ran out"]}, output
+    assert f"cancelled: scancel {job}" in errors, errors[-3000:]
+    deadline = time.monotonic() + 30
+    while [t for t in _queue(slurm) if t[0] == job] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [t for t in _queue(slurm) if t[0] == job], "the cancelled task is still in Slurm's queue"
+    runs = course.root / ".primer-cluster" / "runs"
+    assert not runs.exists() or not any(runs.iterdir()), "the run's copy of the submission was left behind"
+    assert not (result / "result.json").exists()

@@ -10,6 +10,7 @@ student fetches it. Stopping the server cancels its job.
 """
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import signal
@@ -128,6 +129,96 @@ def test_fetch_submit_grade_on_slurm_and_read_feedback(slurm_hub, student):
     page = student.server("GET", f"api/contents/{timestamp}/{notebook_name.replace('.ipynb', '.html')}")
     score, _ = feedback_score(page.json()["content"])
     assert score == pytest.approx(earned)
+
+
+def test_the_grading_queue_grades_on_slurm_when_the_course_says_so(slurm_hub, student):
+    """c.ClusterGrading.queue_backend = "slurm" (docs/cluster.md, "The grading queue on a cluster"):
+    the queue sends the submission to the cluster as one task, run as the course owner, and
+    records its result through its record step; the run's copy is removed."""
+    from test_grading_queue import answered, page_score, primer_queue, rows_of, submit, wait_for_feedback
+
+    hub = slurm_hub
+    settings = hub.runtime / "etc" / "course" / "nbgrader_config.py"  # the course-wide file
+    original = settings.read_text()
+    settings.write_text(original + '\nc.ClusterGrading.queue_backend = "slurm"\n')
+    try:
+        enabled = primer_queue(hub, "enable", ASSIGNMENT)
+        assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+        time.sleep(1.1)  # nbgrader names submissions to the second
+        submit(student, answered(student, {"voxel-volume": "raise NotImplementedError()"}))
+        seen: set[tuple[str, ...]] = set()  # the course owner's Slurm jobs while the queue grades
+
+        def finished():
+            jobs = subprocess.run(["squeue", "-h", "-u", hub.instructor, "-o", "%F|%j|%k"], env=hub.env,
+                                  capture_output=True, text=True, check=True)
+            seen.update(tuple(line.split("|")) for line in jobs.stdout.splitlines())
+            rows = rows_of(hub, student.name)
+            return rows and rows[-1]["state"] in ("graded", "failed") and rows[-1]
+        row = wait_for(finished, 300, "the queue's grading on Slurm", every=0.3)
+    finally:
+        settings.write_text(original)
+    assert row["state"] == "graded" and row["recorded"] == 1, row
+    (ran,) = [note for note in json.loads(row["notes"]) if note.startswith("ran on Slurm as job ")]
+    job = ran.removeprefix("ran on Slurm as job ")
+    assert (job, f"primer-{ASSIGNMENT}", f"primer-queue:{row['id']}-1") in seen, (job, seen)
+    (page,) = [p for p in wait_for_feedback(student, 1).values() if "provisional feedback" in p]
+    earned = page_score(page)
+    assert earned < 14 and row["score"] == earned, (earned, row)
+    with Gradebook(f"sqlite:///{hub.course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(ASSIGNMENT, student.name)
+        assert sum(g.auto_score or 0 for nb in submission.notebooks for g in nb.grades
+                   if g.cell.cell_type == "code") == earned  # the queue's grading is the latest
+    runs = hub.course / ".primer-cluster" / "runs"
+    assert not runs.exists() or not any(runs.iterdir()), "the run's copy of the submission was left behind"
+    print(f"queue grading on Slurm (start -> recorded): {row['finished_at'] - row['started_at']:.1f} s")
+
+
+def test_a_queue_task_slurm_loses_twice_ends_failed_with_a_note_and_the_submission_kept(slurm_hub, student):
+    """Each Slurm task of the queue's grading is cancelled as it starts (a lost node, an OOM kill):
+    submitted once more, then the grading ends as failed with a note; the student is told, and
+    the submission is kept in submitted/ for the staff."""
+    from test_grading_queue import answered, feedback, rows_of, submit
+
+    hub = slurm_hub
+    settings = hub.runtime / "etc" / "course" / "nbgrader_config.py"
+    original = settings.read_text()
+    settings.write_text(original + '\nc.ClusterGrading.queue_backend = "slurm"\n')
+    killed: list[str] = []
+    stop = threading.Event()
+
+    def cancel_the_queues_tasks():
+        while not stop.is_set():
+            jobs = subprocess.run(["squeue", "-h", "-u", hub.instructor, "-o", "%F|%T|%k"], env=hub.env,
+                                  capture_output=True, text=True)
+            for job, state, comment in (line.split("|") for line in jobs.stdout.splitlines()):
+                if comment.startswith("primer-queue:") and state == "RUNNING" and job not in killed:
+                    subprocess.run(["scancel", job], env=hub.env, capture_output=True)
+                    killed.append(job)
+            time.sleep(0.2)
+
+    canceller = threading.Thread(target=cancel_the_queues_tasks, daemon=True)
+    canceller.start()
+    try:
+        time.sleep(1.1)
+        before = len(rows_of(hub, student.name))
+        submit(student, answered(student))
+
+        def finished():
+            rows = rows_of(hub, student.name)
+            return len(rows) > before and rows[-1]["state"] in ("graded", "failed") and rows[-1]
+        row = wait_for(finished, 300, "the queue's grading whose Slurm tasks are lost", every=0.5)
+    finally:
+        stop.set()
+        canceller.join()
+        settings.write_text(original)
+    notes = " ".join(json.loads(row["notes"]))
+    assert row["state"] == "failed" and "the Slurm task ended without a result 2 times" in notes, row
+    assert len(killed) == 2 and all(job in notes for job in killed), (killed, notes)
+    wait_for(lambda: any("could not be graded automatically" in page for page in feedback(student).values()),
+             30, "the notice that it could not be graded")  # written just after the journal's row
+    kept = hub.course / "submitted" / student.name / ASSIGNMENT
+    assert (kept / source_notebook(ASSIGNMENT).name).is_file()
+    assert (kept / "timestamp.txt").read_text()[:19] == row["submitted_at"][:19].replace("T", " ")
 
 
 def test_stopping_the_server_cancels_its_job(slurm_hub, student):

@@ -63,14 +63,15 @@ def record(course: Path, assignment: str, student: str, collected: Path, result:
     (course / "submitted" / student).mkdir(parents=True, exist_ok=True)
     latest = place_submission(course, assignment, student, collected)
     outcome = SubmissionResult(student)
-    record_merge(course, assignment, outcome, result, log)
+    merged = record_merge(course, assignment, outcome, result, log)
     finish(course, assignment, {student: outcome})
     if not latest:
         outcome.notes.append("a later submission of this student was collected already: the "
                              "gradebook keeps the latest")
     released = False
     autograded = course / "autograded" / student / assignment
-    if outcome.status in ("graded", "failed") and any(autograded.glob("*.ipynb")):
+    # Only this grading's notebook: with no result, autograded/ still holds an earlier one's.
+    if merged and outcome.status in ("graded", "failed") and any(autograded.glob("*.ipynb")):
         generate_queue_feedback(course, assignment, student, show_scores)
         config = course_config(course)
         api = NbGraderAPI(CourseDirectory(config=config), config=config)

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from primer.accounts import kill_tree
+from primer.queue.cluster_dispatch import grade_on_cluster, queue_backend
 from primer.queue.collect import InboundReader
 from primer.queue.feedback import write_notice
 from primer.queue.journal import Journal, Submission
@@ -175,6 +176,8 @@ class GradingQueue:
                     "flags": ["refused by the collect checks"]}
         async with self.release_lock:  # made once, by the first grading that needs it
             release = await asyncio.to_thread(self.release, item.assignment)
+        if (backend := await asyncio.to_thread(queue_backend, self.course)) != "local":
+            return await self._grade_on_cluster(backend, item, folder, collected, release)
         unit = [sys.executable, "-m", "primer.cli", "grade-one", "--release", str(release),
                 "--submission", str(collected), "--scratch", str(folder / "scratch"),
                 "--result", str(folder / "result"), "--student", item.student,
@@ -196,6 +199,18 @@ class GradingQueue:
             kill_tree(process.pid)  # whatever the unit left behind
         _append_outcome(folder / "result", self.logs / f"{folder.name}.log")
         return await self._record(item, folder, collected)
+
+    async def _grade_on_cluster(self, backend: str, item: Submission, folder: Path, collected: Path,
+                                release: Path) -> dict:
+        """One task on the cluster c.ClusterGrading.queue_backend names, then the same record step."""
+        log_path = self.logs / f"{folder.name}.log"
+        notes = await grade_on_cluster(self, backend, item, folder, collected, release, log_path)
+        if isinstance(notes, dict):
+            return notes  # out of time: cancelled, like a local unit that ran too long
+        _append_outcome(folder / "result", log_path)
+        answer = await self._record(item, folder, collected)
+        answer["notes"] = [*notes, *answer.get("notes", [])]
+        return answer
 
     async def _record(self, item: Submission, folder: Path, collected: Path) -> dict:
         from primer.accounts import chown_tree, user_environment

@@ -71,8 +71,11 @@ def queue_folder(runtime_root: Path) -> Path:
 
 
 def passed_on_environment() -> dict[str, str]:
-    """The PRIMER_QUEUE_* variables of this process, for the service's environment."""
-    return {k: v for k, v in os.environ.items() if k.startswith("PRIMER_QUEUE_")}
+    """The PRIMER_QUEUE_* variables of this process, and where its cluster is (grading on a
+    cluster: primer/queue/cluster_dispatch.py), for the service's environment."""
+    from primer.queue.cluster_dispatch import CLUSTER_ENVIRONMENT
+
+    return {k: v for k, v in os.environ.items() if k.startswith("PRIMER_QUEUE_") or k in CLUSTER_ENVIRONMENT}
 
 
 def service_definition(runtime, course: Path, owner: str) -> dict:

@@ -13,8 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from traitlets import Integer, Unicode
+from traitlets import Enum, Integer, Unicode
 from traitlets.config import Configurable
+
+
+QUEUE_BACKENDS = ("local", "slurm", "kubernetes")
 
 
 class ClusterGrading(Configurable):
@@ -37,6 +40,10 @@ class ClusterGrading(Configurable):
     volume_claim = Unicode("primer-grading", config=True,
                            help="Kubernetes: ReadWriteMany PersistentVolumeClaim holding run_folder.")
     run_as_user = Integer(1000, config=True, help="Kubernetes: the non-root UID of grading pods.")
+    queue_backend = Enum(QUEUE_BACKENDS, default_value="local", config=True,
+                         help="Where the grading queue (grading on submit) grades each submission: "
+                              "local (the hub's machine), slurm or kubernetes (one task of the "
+                              "unit per submission, with these settings; docs/cluster.md).")
 
 
 def cluster_settings(course: Path) -> ClusterGrading:

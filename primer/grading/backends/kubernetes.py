@@ -139,23 +139,29 @@ def to_yaml(documents: list[dict]) -> str:
 
 def prepare_run(course: Path, assignment: str, queue: list[str], settings: ClusterGrading) -> Path:
     """The run folder the pods mount: release/, tasks/<index>/{student.txt,<assignment>/}, results/<index>/."""
-    from primer.grading.staging import stage_submission
-
     run = new_run_folder(course, settings, assignment)
     try:
         prepare_release(course, assignment, run / "release")
         for index, student in enumerate(queue):
-            task = run / "tasks" / str(index)
-            task.mkdir(parents=True)
-            (task / "student.txt").write_text(student)
-            # A link-free copy of this one submission: a pod sees nothing of the others.
-            stage_submission(course / "submitted" / student / assignment,
-                             course / "release" / assignment, task / assignment)
-            (run / "results" / str(index)).mkdir(parents=True)
+            stage_task(run, index, student, course / "submitted" / student / assignment,
+                       course / "release" / assignment)
     except BaseException:  # copies of submissions are never left behind
         shutil.rmtree(run, ignore_errors=True)
         raise
     return run
+
+
+def stage_task(run: Path, index: int, student: str, submission: Path, release: Path) -> None:
+    """tasks/<index>/{student.txt,<assignment>/} and an empty results/<index>/ in ``run``: what
+    the pod of ``index`` mounts (the class run, and the grading queue's one-task runs)."""
+    from primer.grading.staging import stage_submission
+
+    task = run / "tasks" / str(index)
+    task.mkdir(parents=True)
+    (task / "student.txt").write_text(check_name("student", student))
+    # A link-free copy of this one submission: a pod sees nothing of the others.
+    stage_submission(submission, release, task / release.name)
+    (run / "results" / str(index)).mkdir(parents=True)
 
 
 def autograde_on_kubernetes(course: Path, assignment: str, students: list[str] | None = None,

@@ -60,8 +60,10 @@ def _slurm_ready(program: str = "sbatch") -> dict[str, str]:
     return env
 
 
-def batch_script(run: Path, course: Path, assignment: str, students: list[str], settings) -> str:
-    """The array job's script: task N grades students[N]."""
+def batch_script(run: Path, course: Path, assignment: str, students: list[str], settings,
+                 submitted: Path | None = None) -> str:
+    """The array job's script: task N grades students[N]'s submission in ``submitted``
+    (default: the course's submitted/ folder; the grading queue's copy is in its run folder)."""
     names = " ".join(check_name("student", s) for s in students)
     scratch = f'{shlex.quote(settings.scratch)}/primer-grade-"$SLURM_ARRAY_JOB_ID-$SLURM_ARRAY_TASK_ID"'
     return f"""#!/bin/bash
@@ -71,7 +73,7 @@ student=${{students[$SLURM_ARRAY_TASK_ID]}}
 scratch={scratch}
 {shlex.quote(settings.python)} -m primer.cli grade-one \\
   --release {shlex.quote(str(run / 'release'))} \\
-  --submission {shlex.quote(str(course / 'submitted'))}/"$student"/{assignment} --student "$student" \\
+  --submission {shlex.quote(str(submitted or course / 'submitted'))}/"$student"/{assignment} --student "$student" \\
   --scratch "$scratch" \\
   --result {shlex.quote(str(run / 'results'))}/"$student" \\
   --slot $((SLURM_ARRAY_TASK_ID % 16))
