@@ -30,6 +30,7 @@ from primer.queue.collect import InboundReader
 from primer.queue.feedback import write_notice
 from primer.queue.journal import Journal, Submission
 from primer.queue.settings import QueueSettings, queue_folder
+from primer.queue.warm_pool import WarmPool
 
 log = logging.getLogger("primer.queue")
 SLOT_OFFSET = 50  # sandbox accounts primer-sandbox50.. : never those of a class autograde
@@ -67,6 +68,8 @@ class GradingQueue:
         self.ignored: set[str] = set()  # submitted before the assignment was enabled
         self.releases: dict[str, tuple] = {}  # assignment -> (its release's stamp, grading release)
         self.release_lock = asyncio.Lock()
+        self.warm = WarmPool(self.logs, settings.workers, SLOT_OFFSET) \
+            if settings.warm else None
 
     # ------------------------------------------------------------------ seeing submissions
 
@@ -114,7 +117,7 @@ class GradingQueue:
     def schedule(self) -> None:
         now, enabled = time.time(), self.journal.enabled()
         busy = {self.journal.get(i).student for i in self.running}
-        for item in self.journal.pending():
+        for item in self.journal.fair_order(self.journal.pending()):
             if len(self.running) >= self.settings.workers:
                 return
             if item.student in busy or item.assignment not in enabled:
@@ -175,14 +178,22 @@ class GradingQueue:
                     "flags": ["refused by the collect checks"]}
         async with self.release_lock:  # made once, by the first grading that needs it
             release = await asyncio.to_thread(self.release, item.assignment)
-        unit = [sys.executable, "-m", "primer.cli", "grade-one", "--release", str(release),
-                "--submission", str(collected), "--scratch", str(folder / "scratch"),
-                "--result", str(folder / "result"), "--student", item.student,
-                "--slot", str(SLOT_OFFSET + self.slots[submission_id])]
-        with open(self.logs / f"{folder.name}.log", "wb") as unit_log:
-            process = await asyncio.create_subprocess_exec(
-                "nice", "-n", "10", *unit, stdout=unit_log, stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL, start_new_session=True, cwd=str(folder))
+        standby = None
+        if self.warm is not None:  # a warm sandbox started ahead, used for this one submission
+            standby = await self.warm.take(release)
+            process = await self.warm.run(standby, {
+                "submission": str(collected), "scratch": str(folder / "scratch"),
+                "result": str(folder / "result"), "student": item.student,
+                "log": str(self.logs / f"{folder.name}.log")})
+        else:
+            unit = [sys.executable, "-m", "primer.cli", "grade-one", "--release", str(release),
+                    "--submission", str(collected), "--scratch", str(folder / "scratch"),
+                    "--result", str(folder / "result"), "--student", item.student,
+                    "--slot", str(SLOT_OFFSET + self.slots[submission_id])]
+            with open(self.logs / f"{folder.name}.log", "wb") as unit_log:
+                process = await asyncio.create_subprocess_exec(
+                    "nice", "-n", "10", *unit, stdout=unit_log, stderr=asyncio.subprocess.STDOUT,
+                    stdin=asyncio.subprocess.DEVNULL, start_new_session=True, cwd=str(folder))
         self.processes[submission_id] = process
         try:
             await asyncio.wait_for(process.wait(), self.settings.timeout)
@@ -194,6 +205,8 @@ class GradingQueue:
                 "loop?)"]}
         finally:
             kill_tree(process.pid)  # whatever the unit left behind
+            if standby is not None:  # its account swept, its folder wiped, the next one started
+                await self.warm.done(standby)
         _append_outcome(folder / "result", self.logs / f"{folder.name}.log")
         return await self._record(item, folder, collected)
 
@@ -304,6 +317,8 @@ class GradingQueue:
         for process in list(self.processes.values()):
             if process.returncode is None:
                 kill_tree(process.pid)
+        if self.warm is not None:
+            self.warm.stop()
 
     def status(self) -> dict:
         items = self.journal.all()
