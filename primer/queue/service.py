@@ -68,7 +68,7 @@ class GradingQueue:
         self.ignored: set[str] = set()  # submitted before the assignment was enabled
         self.releases: dict[str, tuple] = {}  # assignment -> (its release's stamp, grading release)
         self.release_lock = asyncio.Lock()
-        self.warm = WarmPool(self.logs, settings.workers, SLOT_OFFSET) \
+        self.warm = WarmPool(self.logs, settings.workers, SLOT_OFFSET + settings.workers) \
             if settings.warm else None
 
     # ------------------------------------------------------------------ seeing submissions
@@ -180,12 +180,18 @@ class GradingQueue:
             release = await asyncio.to_thread(self.release, item.assignment)
         standby = None
         if self.warm is not None:  # a warm sandbox started ahead, used for this one submission
-            standby = await self.warm.take(release)
-            process = await self.warm.run(standby, {
-                "submission": str(collected), "scratch": str(folder / "scratch"),
-                "result": str(folder / "result"), "student": item.student,
-                "log": str(self.logs / f"{folder.name}.log")})
-        else:
+            try:
+                standby = await self.warm.take(release)
+                process = await self.warm.run(standby, {
+                    "submission": str(collected), "scratch": str(folder / "scratch"),
+                    "result": str(folder / "result"), "student": item.student,
+                    "log": str(self.logs / f"{folder.name}.log")})
+            except Exception as error:  # noqa: BLE001 - graded cold instead
+                log.warning("grading %s cold: no warm sandbox (%s)", item.entry, error)
+                if standby is not None:
+                    await self.warm.done(standby)
+                standby = None
+        if standby is None:
             unit = [sys.executable, "-m", "primer.cli", "grade-one", "--release", str(release),
                     "--submission", str(collected), "--scratch", str(folder / "scratch"),
                     "--result", str(folder / "result"), "--student", item.student,

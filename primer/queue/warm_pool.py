@@ -39,6 +39,7 @@ from primer.accounts import kill_tree, processes_of
 
 log = logging.getLogger("primer.queue")
 READY_TIMEOUT = 600  # seconds a standby may take to start its kernels
+BROKEN_PAUSE = 300  # seconds without warm sandboxes of a release after one failed to start
 
 
 @dataclass
@@ -62,6 +63,7 @@ class WarmPool:
         self.ready: list[Standby] = []
         self.judges: dict[Path, list] = {}  # release -> its warm judges (judge_zygote.WarmJudge)
         self.target: Path | None = None  # the release standbys are made for
+        self.broken_at: dict[Path, float] = {}  # release -> when a standby of it failed to start
 
     # ------------------------------------------------------------------ standbys
     def prepare(self, release: Path) -> None:
@@ -71,6 +73,8 @@ class WarmPool:
             for standby in [s for s in self.ready if s.release != release]:
                 self.ready.remove(standby)
                 asyncio.ensure_future(self.done(standby))
+        if time.monotonic() - self.broken_at.get(release, -BROKEN_PAUSE) < BROKEN_PAUSE:
+            return  # its last standby failed: the queue grades cold for a while, no restart loop
         while self.free and sum(s.release == release for s in self.ready) < self.size:
             self.ready.append(self._start(release))
 
@@ -81,12 +85,14 @@ class WarmPool:
                  and (s.process is None or s.process.returncode is None)]
         started = [s for s in alive if s.ready.done()]
         if not (started or alive):
-            if not self.free:
-                raise RuntimeError("no sandbox account is free for a warm sandbox")
+            if not self.free or release in self.broken_at and time.monotonic() - self.broken_at[release] < BROKEN_PAUSE:
+                raise RuntimeError("no warm sandbox can start now (no free account, or the last "
+                                   "one failed to start)")
             alive = [self._start(release)]
             self.ready += alive
         standby = (started or alive)[0]
         self.ready.remove(standby)
+        self.prepare(release)  # the next one starts now, under another account
         return standby
 
     async def run(self, standby: Standby, job: dict) -> asyncio.subprocess.Process:
@@ -138,7 +144,18 @@ class WarmPool:
         finally:
             log_file.close()
         line = await standby.process.stdout.readline()
-        return line.strip() == b"ready"
+        if line.strip() != b"ready":
+            self.broken_at[standby.release] = time.monotonic()
+            return False
+        asyncio.ensure_future(self._recycle_when_gone(standby))
+        return True
+
+    async def _recycle_when_gone(self, standby: Standby) -> None:
+        """A ready standby that ended unused (it waited ``wait`` s, or died): replaced."""
+        await standby.process.wait()
+        if standby in self.ready:
+            self.ready.remove(standby)
+            await self.done(standby)
 
     # ------------------------------------------------------------------ judges
     def _judges(self, release: Path) -> list:
