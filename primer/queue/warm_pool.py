@@ -35,10 +35,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from primer.accounts import kill_tree, processes_of
+from primer.accounts import descendants, kill_tree, processes_of
 
 log = logging.getLogger("primer.queue")
 READY_TIMEOUT = 600  # seconds a standby may take to start its kernels
+# A grading runs below the hub (nice 10, as a cold unit did); a standby getting ready for the
+# next submission runs below the gradings under way, until it is handed its submission.
+GRADING_NICENESS, STANDBY_NICENESS = 10, 15
 BROKEN_PAUSE = 300  # seconds without warm sandboxes of a release after one failed to start
 
 
@@ -98,6 +101,9 @@ class WarmPool:
     async def run(self, standby: Standby, job: dict) -> asyncio.subprocess.Process:
         """Hand ``job`` (submission, scratch, result, student, log) to ``standby``: its process."""
         await standby.wait_ready()
+        for pid in (standby.process.pid, *descendants(standby.process.pid)):  # its kernels too
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, pid, GRADING_NICENESS)
         standby.process.stdin.write((json.dumps(job) + "\n").encode())
         await standby.process.stdin.drain()
         standby.process.stdin.close()
@@ -129,7 +135,7 @@ class WarmPool:
         fds = [judge.requests.fileno() for judge in judges]
         log_file = open(folder / "standby.log", "wb")  # its kernels' start; kept if it fails
         starting = asyncio.create_subprocess_exec(
-            "nice", "-n", "10", sys.executable, "-m", "primer.grading.standby",
+            "nice", "-n", str(STANDBY_NICENESS), sys.executable, "-m", "primer.grading.standby",
             "--release", str(release), "--slot", str(account), "--wait", str(self.wait),
             "--judges", ",".join(map(str, fds)), stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=log_file, start_new_session=True,
@@ -170,6 +176,9 @@ class WarmPool:
                 for judge in self.judges.pop(old):
                     judge.stop()
             self.judges[release] = [WarmJudge(plan) for plan in judge_plans(release)]
+            for judge in self.judges[release]:  # its forks, the judges, inherit it
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PROCESS, judge.process.pid, GRADING_NICENESS)
         return self.judges[release]
 
     async def close(self) -> None:
