@@ -64,6 +64,7 @@ class StandbyProvisioner(SandboxProvisioner):
                      f"copy_in({SUBMISSION_VIEW!r}, {self.max_copied_file})")
         if reply is None or reply["content"].get("status") != "ok":
             raise SandboxError("the warm sandbox could not take the submission's files")
+        executor.shutdown_kernel = "immediate"  # thrown away after: no graceful exit to wait for
         # The sandbox's own wall limit began when it was started ahead: this one begins now.
         timer = threading.Timer(executor.notebook_timeout, self._stop_kernel)
         timer.daemon = True
@@ -195,9 +196,10 @@ def main(argv: list[str] | None = None) -> int:
                            Path(job["result"]), student=job["student"])
         print(json.dumps({"student": record["student"], "success": record["success"],
                           "graded": record["graded"]}), flush=True)
-        return 0
     finally:
         stop_untaken()
+    sys.stderr.flush()
+    os._exit(0)  # the result is written; the queue kills what is left of this standby anyway
 
 
 if __name__ == "__main__":
