@@ -53,6 +53,10 @@ class Standby:
     process: asyncio.subprocess.Process
     ready: asyncio.Future = field(default=None)  # True once its kernels are warm
 
+    def is_ready(self) -> bool:
+        return (self.ready.done() and not self.ready.cancelled() and self.ready.exception() is None
+                and self.ready.result())
+
     async def wait_ready(self) -> None:
         if not await asyncio.wait_for(asyncio.shield(self.ready), READY_TIMEOUT):
             raise RuntimeError("the warm sandbox did not start: "
@@ -86,7 +90,7 @@ class WarmPool:
         self.prepare(release)
         alive = [s for s in self.ready if s.release == release
                  and (s.process is None or s.process.returncode is None)]
-        started = [s for s in alive if s.ready.done()]
+        started = [s for s in alive if s.is_ready()]
         if not (started or alive):
             if not self.free or release in self.broken_at and time.monotonic() - self.broken_at[release] < BROKEN_PAUSE:
                 raise RuntimeError("no warm sandbox can start now (no free account, or the last "
@@ -117,8 +121,7 @@ class WarmPool:
             kill_tree(standby.process.pid)
             await standby.process.wait()
         await asyncio.to_thread(sweep_account, standby.account)
-        if not (standby.ready.done() and not standby.ready.cancelled()
-                and standby.ready.exception() is None and standby.ready.result()):
+        if not standby.is_ready():
             with contextlib.suppress(OSError):  # why it never got ready: for the staff
                 shutil.copyfile(standby.folder / "standby.log", self.logs / f"{standby.folder.name}.log")
         shutil.rmtree(standby.folder, ignore_errors=True)
