@@ -70,6 +70,12 @@ def test_a_students_left_over_process_cannot_reach_the_next_student_on_that_acco
     for student in students:
         write_submission(tmp_path / "submitted" / student / ASSIGNMENT, notebook)
 
+    planted = []
+
+    def plant(account: int) -> subprocess.Popen:
+        planted.append(lurk_as(account))
+        return planted[-1]
+
     async def three_gradings():
         pool = WarmPool(tmp_path, 1, FIRST_ACCOUNT)
         try:
@@ -78,13 +84,14 @@ def test_a_students_left_over_process_cannot_reach_the_next_student_on_that_acco
                 scratch = tmp_path / f"scratch-{student}"
                 scratch.mkdir()
                 graded.append(await grade(pool, release, tmp_path / "submitted" / student / ASSIGNMENT,
-                                          scratch, lurker=lurk_as if student == "ada" else None))
+                                          scratch, lurker=plant if student == "ada" else None))
             return graded
         finally:
             await pool.close()
 
-    (ada, ada_account, lurker), (bob, bob_account, _), (cy, cy_account, _) = asyncio.run(three_gradings())
     try:
+        (ada, ada_account, lurker), (bob, bob_account, _), (cy, cy_account, _) = asyncio.run(
+            three_gradings())
         # Bob's sandbox waited under the other account; Cy's is back on Ada's, after the sweep.
         assert (ada_account, bob_account, cy_account) == (90, 91, 90)
         assert lurker.poll() is not None, "the pool used Ada's account again with her process running"
@@ -92,5 +99,6 @@ def test_a_students_left_over_process_cannot_reach_the_next_student_on_that_acco
             assert result["success"], result["error"]
             assert result["notebooks"]["tiny"]["scores"] == {**result["notebooks"]["tiny"]["scores"], **FULL}
     finally:
-        if lurker.poll() is None:
-            lurker.kill()
+        for process in planted:
+            if process.poll() is None:
+                process.kill()
