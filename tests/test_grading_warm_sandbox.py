@@ -102,3 +102,42 @@ def test_a_students_left_over_process_cannot_reach_the_next_student_on_that_acco
         for process in planted:
             if process.poll() is None:
                 process.kill()
+
+
+def test_a_warm_kernel_has_the_releases_libraries_loaded_but_no_names_bound(tmp_path):
+    """The release imports colorsys; a cell the student put first lists the notebook's names:
+    colorsys is loaded in the warm kernel (imported ahead), yet the notebook has no name of it."""
+    from nbformat.v4 import new_code_cell
+
+    from grading_fixtures import cell_meta, tiny_source_notebook
+    from nbgrader_course import ScratchCourse
+
+    course = ScratchCourse(tmp_path / "course")
+    source = tiny_source_notebook()
+    source.cells.insert(1, new_code_cell("import colorsys", metadata=cell_meta("imports", locked=True)))
+    (course.root / "source" / ASSIGNMENT).mkdir()
+    nbformat.write(source, course.root / "source" / ASSIGNMENT / NOTEBOOK)
+    course.generate(ASSIGNMENT)
+    release = prepare_release(course.root, ASSIGNMENT, tmp_path / "release")
+    notebook = answered(nbformat.read(release / "release" / ASSIGNMENT / NOTEBOOK, as_version=4))
+    notebook.cells.insert(0, new_code_cell(
+        "import sys\nprint('NAMES', sorted(n for n in globals() if not n.startswith('_')), "
+        "'LOADED', 'colorsys' in sys.modules)"))
+    submission = write_submission(tmp_path / "submitted" / "ada" / ASSIGNMENT, notebook)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    async def one_grading():
+        pool = WarmPool(tmp_path, 1, FIRST_ACCOUNT)
+        try:
+            return await grade(pool, release, submission, scratch)
+        finally:
+            await pool.close()
+
+    result, _, _ = asyncio.run(one_grading())
+    assert result["success"], result["error"]
+    graded = nbformat.read(scratch / "result" / "autograded" / NOTEBOOK, as_version=4)
+    printed = "".join(o.get("text", "") for o in graded.cells[0].outputs)
+    assert "LOADED True" in printed, printed  # imported ahead, in the warm kernel
+    names = printed.split("NAMES", 1)[1].split("LOADED")[0]
+    assert "'colorsys'" not in names and "'sys'" in names, printed
