@@ -3,11 +3,13 @@
     python -m primer.queue.service        (the hub starts it: primer/hub/config.py)
 
 One asyncio loop: every second it looks for new inbound entries of the enabled
-assignments, notes them in the journal, and starts gradings first come first
-served, up to PRIMER_QUEUE_WORKERS at once, one per student at a time, within
-each student's hourly limit. Each grading (``grade``) is collect -> the
-sandboxed unit in its own process group, niced, with a time limit -> the
-trusted record step as the course owner. The status page at
+assignments, notes them in the journal, and starts gradings in a fair order
+(Journal.fair_order: a student's resubmissions never delay another's first
+submission), up to PRIMER_QUEUE_WORKERS at once, one per student at a time,
+within each student's hourly limit. Each grading (``grade``) is collect -> the
+sandboxed unit in its own process group, niced, with a time limit (in a warm
+sandbox started ahead, primer/queue/warm_pool.py, or a cold `primer grade-one`)
+-> the trusted record step as the course owner. The status page at
 /services/grading-queue/ (and its JSON at api/status) is for the staff only:
 JupyterHub's OAuth, with access given to the staff group (primer/hub/config.py).
 """
