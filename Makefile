@@ -34,7 +34,7 @@ lock: env           ## re-pin constraints.txt from the current venv
 	 ($(VENV)/bin/pip freeze --exclude primer-course; $(VENV)/bin/pip freeze --path $$(scripts/test-tools)) \
 	   | sed 's/+cpu$$//' | $(VENV)/bin/python -c "import sys; print(''.join(sorted(set(sys.stdin), key=lambda line: line.split('==')[0].lower())), end='')") > constraints.txt
 
-bench-grading: env  ## benchmark: plain nbgrader autograde vs primer autograde -j 2 (prints figures)
+bench-grading: env  ## benchmark: one grading cold vs warm vs plain nbclient; plain nbgrader autograde vs primer autograde -j 2 (as root; prints figures)
 	$(VENV)/bin/python benchmarks/grading_benchmark.py $(BENCH_ARGS)
 
 bench-notebooks: env  ## benchmark: run time of each solution notebook (median of 3; budget 30 s)
@@ -54,5 +54,5 @@ bench-cluster: env  ## benchmark: one class graded by local -j 2 and by Slurm on
 	$(VENV)/bin/python benchmarks/cluster_benchmark.py $(BENCH_ARGS)
 
 .PHONY: bench-queue
-bench-queue: env    ## benchmark: grading on submit, 30 students submit within a minute (as root; prints figures)
+bench-queue: env    ## benchmark: grading on submit, 30 students submit within a minute, old and new queue side by side (as root; prints figures)
 	$(VENV)/bin/python benchmarks/queue_benchmark.py $(BENCH_ARGS)

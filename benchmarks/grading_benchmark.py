@@ -18,8 +18,12 @@ the machine during each, and whether 2, 3 and 4 gave identical scores. Run: `mak
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
+import json
+import statistics
 import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
@@ -128,14 +132,89 @@ def timed(label: str, action) -> tuple[float, float]:
     return seconds, memory.mib
 
 
+def _median_of(runs: int, action) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+async def _warm_grading(pool, release: Path, submission: Path, scratch: Path) -> float:
+    """One grading by a warm sandbox the pool started ahead (its start is not timed: the queue
+    starts it while it waits for submissions)."""
+    pool.prepare(release)
+    for standby in pool.ready:
+        await standby.ready
+    await asyncio.sleep(1)  # its kernels settle, as between submissions
+    start = time.perf_counter()
+    standby = await pool.take(release)
+    process = await pool.run(standby, {"submission": str(submission), "scratch": str(scratch / "s"),
+                                       "result": str(scratch / "result"), "student": "student000",
+                                       "log": str(scratch / "warm.log")})
+    await process.wait()
+    seconds = time.perf_counter() - start
+    await pool.done(standby)
+    if not json.loads((scratch / "result" / "result.json").read_text())["success"]:
+        raise RuntimeError(f"the warm grading failed: see {scratch / 'warm.log'}")
+    return seconds
+
+
+def one_grading(root: Path, assignments: list[str], runs: int) -> bool:
+    """Per assignment, one correct submission: the notebook run by plain nbclient, a cold
+    `primer grade-one` (the queue's unit until now) and a warm sandbox (the queue's unit now)."""
+    from primer.grading.unit import prepare_release
+    from primer.queue.warm_pool import WarmPool
+
+    course = build_class(root, assignments, 1)
+    print(f"\none grading of a correct submission (median of {runs}; the machine is shared):")
+    print(f"  {'assignment':<18} {'nbclient':>9} {'cold grade-one':>15} {'warm sandbox':>13}"
+          f" {'cold/nbclient':>14} {'warm/nbclient':>14}")
+    within = True
+    for assignment in assignments:
+        release = prepare_release(course.root, assignment, root / f"release-{assignment}")
+        submission = course.root / "submitted" / "student000" / assignment
+        notebook = str(next(submission.glob("*.ipynb")))
+        scratch = root / f"one-{assignment}"
+        scratch.mkdir()
+        plain = _median_of(runs, lambda: _execute(notebook))
+        cold = _median_of(runs, lambda: subprocess.run(
+            [sys.executable, "-m", "primer.cli", "grade-one", "--release", str(release),
+             "--submission", str(submission), "--scratch", str(scratch / "s"), "--result",
+             str(scratch / "result"), "--student", "student000", "--slot", "70"],
+            check=True, capture_output=True))
+
+        async def warm_runs() -> list[float]:
+            pool = WarmPool(scratch, 1, 71)
+            try:
+                return [await _warm_grading(pool, release, submission, scratch) for _ in range(runs)]
+            finally:
+                await pool.close()
+
+        warm = statistics.median(asyncio.run(warm_runs()))
+        within = within and warm <= 1.3 * plain
+        print(f"  {assignment:<18} {plain:8.2f}s {cold:14.2f}s {warm:12.2f}s {cold / plain:13.2f}x"
+              f" {warm / plain:13.2f}x", flush=True)
+    print("  target: a grading costs at most 1.3x the notebook's own run by plain nbclient")
+    return within
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--assignments", nargs="+", default=["00_setup", "01_prerequisites"])
     parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("--one", action="store_true",
+                        help="only one grading per assignment: nbclient, cold grade-one, warm sandbox")
+    parser.add_argument("--runs", type=int, default=3, help="repeats of each single grading")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="primer-bench-") as scratch:
+        os.chmod(scratch, 0o711)  # the sandbox accounts reach their sockets below it
+        one_grading(Path(scratch) / "one", args.assignments, args.runs)
+        if args.one:
+            return 0
         print(f"class: {args.students} students x {args.assignments}, {args.jobs} workers", flush=True)
         plain = build_class(Path(scratch) / "plain", args.assignments, args.students)
         with open(plain.root / "nbgrader_config.py", "a") as config:

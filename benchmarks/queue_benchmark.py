@@ -1,17 +1,22 @@
 """Grading on submit under a burst: N students submit within a minute (the grading queue, primer/queue).
 
-    sudo .venv/bin/python benchmarks/queue_benchmark.py [--students 30] [--spread 60]   (make bench-queue)
+    sudo .venv/bin/python benchmarks/queue_benchmark.py [--students 30] [--spread 60]
+        [--assignments 00_setup 01_prerequisites] [--configs cold:1 warm:2] [--cold] [--workers N]
+    (make bench-queue; BENCH_ARGS="..." passes options)
 
-Starts the course hub as the tests do (real Unix users, a free port of
-127.0.0.1, a throw-away runtime folder) with the queue at its defaults (workers:
-cores - 1), turns grading on for the Prerequisites with `primer queue enable`,
-lets every student fetch the assignment, then has them submit one after another
-over ``--spread`` seconds with nbgrader's own submit, run as each student (as
-the Assignments panel does; two in three with every answer right, the others
-with one wrong). Prints the time from Submit to feedback released (median,
-90th percentile, last), the wait before grading, and the hub's response time
-during the burst (its REST API and a page for a logged-in user, polled every
-half second). Everything is removed after.
+For each queue configuration (``cold:1``: a cold `primer grade-one` per
+submission and one worker, the queue until now; ``warm:2``: warm sandboxes,
+primer/queue/warm_pool.py, and two workers; ``--cold`` / ``--workers N``: only
+that one), starts the course hub as the tests do (real Unix users, a free port
+of 127.0.0.1, a throw-away runtime folder) with those queue settings, and for
+each assignment turns grading on with `primer queue enable`, lets every student
+fetch it, then has them submit one after another over ``--spread`` seconds with
+nbgrader's own submit, run as each student (as the Assignments panel does; two
+in three with every answer right, the others with one wrong). Prints, side by
+side, the time from Submit to feedback released (median, 90th percentile,
+last), the wait before grading, one grading's time, and the hub's response
+time during the burst (its REST API and a page for a logged-in user, polled
+every half second). Everything is removed after.
 """
 from __future__ import annotations
 
@@ -36,12 +41,13 @@ from primer.testing.hub import CourseHub, HubUser, PASSWORD_STUDENT
 from primer.testing.scratch_course import solved_release
 
 REPO = find_repo(Path(__file__).parent)
-ASSIGNMENT = "01_prerequisites"
+# A wrong answer for one in three students: a solution cell of each assignment.
+WRONG_ANSWER = {"00_setup": "split", "01_prerequisites": "threshold"}
 
 
 class Student:
-    def __init__(self, hub: CourseHub, name: str, right: bool):
-        self.hub, self.name, self.right = hub, name, right
+    def __init__(self, hub: CourseHub, name: str, right: bool, assignment: str):
+        self.hub, self.name, self.right, self.assignment = hub, name, right, assignment
         self.env = {"JUPYTER_CONFIG_PATH": server_config_path(_Runtime(hub), "student"),
                     "PRIMER_EXCHANGE_ROOT": str(hub.exchange)}
         self.home = Path(os.path.expanduser(f"~{name}"))
@@ -52,18 +58,19 @@ class Student:
                cwd=self.home, env=self.env)
 
     def prepare(self) -> None:
-        self.nbgrader("fetch_assignment", ASSIGNMENT)
-        notebook_path = self.home / "primer" / ASSIGNMENT / source_notebook(REPO, ASSIGNMENT).name
-        notebook = solved_release(notebook_path, source_notebook(REPO, ASSIGNMENT))
+        self.nbgrader("fetch_assignment", self.assignment)
+        source = source_notebook(REPO, self.assignment)
+        notebook_path = self.home / "primer" / self.assignment / source.name
+        notebook = solved_release(notebook_path, source)
         if not self.right:
             for cell in notebook.cells:
-                if cell.metadata.get("nbgrader", {}).get("grade_id") == "threshold":
+                if cell.metadata.get("nbgrader", {}).get("grade_id") == WRONG_ANSWER[self.assignment]:
                     cell.source = "raise NotImplementedError()"
         nbformat.write(notebook, notebook_path)
 
     def submit(self) -> None:
         self.submitted_at = time.time()
-        self.nbgrader("submit", ASSIGNMENT)
+        self.nbgrader("submit", self.assignment)
 
 
 class _Runtime:
@@ -101,80 +108,118 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
+def burst(hub: CourseHub, assignment: str, args) -> dict:
+    """Every student submits ``assignment`` within ``args.spread`` seconds; what it took."""
+    primer = Path(sys.executable).parent / "primer"
+    subprocess.run([str(primer), "queue", "enable", assignment], env=hub.env, cwd=REPO,
+                   check=True, capture_output=True)
+    students = [Student(hub, name, i % 3 != 2, assignment) for i, name in enumerate(hub.students[1:])]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(Student.prepare, students))
+    watcher = HubUser(hub, hub.students[0])
+    assert watcher.login(PASSWORD_STUDENT).status_code == 200
+    samples: dict[str, list[float]] = {"api": [], "page": []}
+    stop = threading.Event()
+    poller = threading.Thread(target=poll_hub, args=(hub, watcher, stop, samples), daemon=True)
+    poller.start()
+    before = {r["id"] for r in journal_rows(hub)}
+    burst_start = time.time()
+    gap = args.spread / max(1, len(students) - 1)
+    submitters = []
+    for index, student in enumerate(students):
+        delay = burst_start + index * gap - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        thread = threading.Thread(target=student.submit)
+        thread.start()
+        submitters.append(thread)
+    for thread in submitters:
+        thread.join()
+    deadline = time.time() + args.timeout
+    while True:
+        rows = [r for r in journal_rows(hub) if r["id"] not in before]
+        done = [r for r in rows if r["state"] in ("graded", "failed", "refused")]
+        if len(done) >= len(students) or time.time() > deadline:
+            break
+        time.sleep(1)
+    stop.set()
+    poller.join()
+    by_student = {r["student"]: r for r in rows}
+    return {"students": len(students), "rows": rows, "samples": samples,
+            "totals": [by_student[s.name]["finished_at"] - s.submitted_at for s in students
+                       if s.name in by_student and by_student[s.name]["finished_at"]]}
+
+
+def summary(outcome: dict) -> dict:
+    rows, totals = outcome["rows"], outcome["totals"]
+    grading = [r["finished_at"] - r["started_at"] for r in rows if r["finished_at"] and r["started_at"]]
+    waits = [r["started_at"] - r["seen_at"] for r in rows if r["started_at"]]
+    api = [v for v in outcome["samples"]["api"] if v != float("inf")]
+    return {"graded": sum(r["state"] == "graded" for r in rows), "of": outcome["students"],
+            "median": statistics.median(totals) if totals else float("nan"),
+            "p90": percentile(totals, 0.9) if totals else float("nan"),
+            "last": max(totals) if totals else float("nan"),
+            "wait": statistics.median(waits) if waits else float("nan"),
+            "grading": statistics.median(grading) if grading else float("nan"),
+            "api p95 ms": percentile(api, 0.95) * 1000 if api else float("nan"),
+            "hub failed": sum(1 for v in outcome["samples"]["api"] + outcome["samples"]["page"]
+                              if v == float("inf")),
+            "not graded": [f"{r['student']}: {r['state']} {r['notes'][:120]}" for r in rows
+                           if r["state"] != "graded"]}
+
+
+TARGET_P90 = {"00_setup": 15, "01_prerequisites": 45}
+
+
 def main(argv: list[str] | None = None) -> int:
+    from primer.queue.settings import default_workers
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--spread", type=float, default=60, help="seconds over which they submit")
     parser.add_argument("--timeout", type=float, default=1800, help="give up waiting after this")
+    parser.add_argument("--assignments", nargs="+", default=["00_setup", "01_prerequisites"])
+    parser.add_argument("--configs", nargs="+", default=None,
+                        help="queue configurations side by side, cold|warm:WORKERS (default: "
+                             f"cold:1, the queue until now, and warm:{default_workers()}, its defaults now)")
+    parser.add_argument("--cold", action="store_true", help="only a cold grade-one per submission")
+    parser.add_argument("--workers", type=int, help="only this many workers")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("error: run as root (it creates Unix users): sudo make bench-queue", file=sys.stderr)
         return 1
-    hub = CourseHub(REPO, prefix="qb", students=args.students + 1, PRIMER_IDLE_TIMEOUT="0",
-                    PRIMER_QUEUE_PER_HOUR="10")
-    with hub.running():
-        primer = Path(sys.executable).parent / "primer"
-        subprocess.run([str(primer), "queue", "enable", ASSIGNMENT], env=hub.env, cwd=REPO,
-                       check=True, capture_output=True)
-        students = [Student(hub, name, right=i % 3 != 2) for i, name in enumerate(hub.students[1:])]
-        started = time.monotonic()
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(Student.prepare, students))
-        print(f"{len(students)} students fetched and answered the assignment in "
-              f"{time.monotonic() - started:.0f} s", flush=True)
-        watcher = HubUser(hub, hub.students[0])
-        assert watcher.login(PASSWORD_STUDENT).status_code == 200
-        samples: dict[str, list[float]] = {"api": [], "page": []}
-        stop = threading.Event()
-        poller = threading.Thread(target=poll_hub, args=(hub, watcher, stop, samples), daemon=True)
-        poller.start()
-        burst_start = time.time()
-        gap = args.spread / max(1, len(students) - 1)
-        submitters = []
-        for index, student in enumerate(students):
-            delay = burst_start + index * gap - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            thread = threading.Thread(target=student.submit)
-            thread.start()
-            submitters.append(thread)
-        for thread in submitters:
-            thread.join()
-        print(f"{len(students)} submissions in {time.time() - burst_start:.0f} s", flush=True)
-        deadline = time.time() + args.timeout
-        while True:
-            rows = journal_rows(hub)
-            done = [r for r in rows if r["state"] in ("graded", "failed", "refused")]
-            if len(done) >= len(students) or time.time() > deadline:
-                break
-            time.sleep(2)
-        stop.set()
-        poller.join()
-    by_student = {r["student"]: r for r in rows}
-    totals = [by_student[s.name]["finished_at"] - s.submitted_at for s in students
-              if s.name in by_student and by_student[s.name]["finished_at"]]
-    waits = [r["started_at"] - r["seen_at"] for r in rows if r["started_at"]]
-    failed = [r for r in rows if r["state"] != "graded"]
-    workers = max(1, (os.cpu_count() or 2) - 1)
-    print(f"\nGrading on submit: {len(students)} students submitted {ASSIGNMENT} within "
-          f"{args.spread:.0f} s on {os.cpu_count()} cores, {workers} worker(s)")
-    print(f"  graded: {len(rows) - len(failed)} of {len(students)}; not graded: {len(failed)} "
-          + "; ".join(f"{r['student']}: {r['state']} {r['notes'][:120]}" for r in failed))
-    if totals:
-        print(f"  Submit -> feedback released: median {statistics.median(totals):.0f} s, "
-              f"90th percentile {percentile(totals, 0.9):.0f} s, last {max(totals):.0f} s")
-        print(f"  wait before grading: median {statistics.median(waits):.0f} s, longest {max(waits):.0f} s")
-        grading = [r["finished_at"] - r["started_at"] for r in rows if r["finished_at"] and r["started_at"]]
-        print(f"  one grading (collect, unit, record, feedback): median {statistics.median(grading):.1f} s")
-    for kind, label in (("api", "hub REST API (/hub/api/)"), ("page", "a logged-in page (/hub/home)")):
-        values = samples[kind]
-        bad = sum(1 for v in values if v == float("inf"))
-        good = [v for v in values if v != float("inf")]
-        if good:
-            print(f"  {label} during the burst: median {statistics.median(good) * 1000:.0f} ms, "
-                  f"95th percentile {percentile(good, 0.95) * 1000:.0f} ms, max {max(good) * 1000:.0f} ms, "
-                  f"{bad} failed of {len(values)}")
-    return 0 if not failed and len(totals) == len(students) else 1
+    if args.cold or args.workers:
+        configs = [f"{'cold' if args.cold else 'warm'}:{args.workers or default_workers()}"]
+    else:
+        configs = args.configs or ["cold:1", f"warm:{default_workers()}"]
+    results: dict[tuple[str, str], dict] = {}
+    for config in configs:
+        kind, workers = config.split(":")
+        if kind not in ("cold", "warm") or not workers.isdigit():
+            parser.error(f"--configs {config}: write cold:N or warm:N")
+        hub = CourseHub(REPO, prefix="qb", students=args.students + 1, PRIMER_IDLE_TIMEOUT="0",
+                        PRIMER_QUEUE_PER_HOUR="10", PRIMER_RELEASE=",".join(args.assignments),
+                        PRIMER_QUEUE_WORKERS=workers, PRIMER_QUEUE_WARM="1" if kind == "warm" else "0")
+        with hub.running():
+            for assignment in args.assignments:
+                results[(config, assignment)] = summary(burst(hub, assignment, args))
+                row = results[(config, assignment)]
+                print(f"{config:<8} {assignment:<17} p90 {row['p90']:.0f} s", flush=True)
+    print(f"\nGrading on submit: {args.students} students submit within {args.spread:.0f} s, "
+          f"{os.cpu_count()} cores (shared with other work: compare the rows of this one run)")
+    print(f"  {'queue':<8} {'assignment':<17} {'graded':>7} {'median':>7} {'p90':>6} {'last':>6}"
+          f" {'wait':>6} {'grading':>8} {'API p95':>8}  target p90")
+    failed = False
+    for (config, assignment), row in results.items():
+        print(f"  {config:<8} {assignment:<17} {row['graded']:>3}/{row['of']:<3} {row['median']:6.0f}s"
+              f" {row['p90']:5.0f}s {row['last']:5.0f}s {row['wait']:5.0f}s {row['grading']:7.1f}s"
+              f" {row['api p95 ms']:6.0f}ms  <= {TARGET_P90.get(assignment, '-')} s")
+        for note in row["not graded"]:
+            print(f"      not graded: {note}")
+        failed = failed or bool(row["not graded"]) or row["graded"] < row["of"]
+    print("  (cold: a fresh `primer grade-one` per submission, the queue until now; warm: warm "
+          "sandboxes, primer/queue/warm_pool.py; the number: PRIMER_QUEUE_WORKERS)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -135,3 +135,37 @@ def test_the_status_page_says_how_far_grading_is_and_what_is_left(journal, tmp_p
     assert "<progress value='2' max='5'></progress> 2 of 5 done" in progress, progress
     assert "left: 1 waiting, 1 grading, 1 deferred" in progress
     assert "<a href='report/03_ml_evaluation'>03_ml_evaluation</a>" in page
+
+
+def test_a_students_resubmissions_never_delay_another_students_first(journal):
+    """Ada submits three times before Bob and Cy submit once each. The queue's own scheduler
+    (one worker) grades Ada's first, then Bob's and Cy's first submissions, then Ada's others."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from primer.queue.service import GradingQueue
+    from primer.queue.settings import QueueSettings
+
+    journal.enable_configured(("a1",))
+    for entry, student in [("ada-1", "ada"), ("ada-2", "ada"), ("ada-3", "ada"), ("bob-1", "bob"),
+                           ("cy-1", "cy")]:
+        journal.add(entry, student, "a1", "2026-12-01T10:00:00")
+
+    async def nothing(submission_id):
+        return None
+
+    async def grade_in_the_queues_order() -> list[str]:
+        queue = SimpleNamespace(journal=journal, settings=QueueSettings(workers=1, per_hour=10),
+                                running={}, slots={}, grade=nothing)
+        graded = []
+        while journal.pending():
+            GradingQueue.schedule(queue)
+            (submission_id,) = queue.running
+            await queue.running.pop(submission_id)
+            queue.slots.clear()
+            journal.start(submission_id)
+            journal.finish(submission_id, "graded")
+            graded.append(journal.get(submission_id).entry)
+        return graded
+
+    assert asyncio.run(grade_in_the_queues_order()) == ["ada-1", "bob-1", "cy-1", "ada-2", "ada-3"]

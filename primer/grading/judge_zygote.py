@@ -12,8 +12,9 @@ copy of the prepared namespace and then meets that one student's kernel.
 
 No state passes from one student to the next: every judge is a fresh fork of
 a process no student's code ever reached, and it ends with its notebook.
-Where no warm judge runs (one `primer grade-one`, the queue, a cluster task),
-``JudgeProcess`` starts a cold one as before.
+The grading queue keeps warm judges too (primer/queue/warm_pool.py: its warm
+sandboxes inherit their request sockets). Where no warm judge runs (one
+`primer grade-one`, a cluster task), ``JudgeProcess`` starts a cold one as before.
 """
 from __future__ import annotations
 

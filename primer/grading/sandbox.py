@@ -178,13 +178,10 @@ class SandboxProvisioner(LocalProvisioner):
         self._workdir = Path(tempfile.mkdtemp(prefix="primer-sandbox-"))
         sockets = self._workdir / "sockets"
         sockets.mkdir()
-        submission = Path(kwargs.get("cwd") or os.getcwd()).resolve()
+        submission = self._kernel_folder(kwargs)
         identity = _sandbox_identity()
-        # The course folder is private to its instructor: the sandbox account reads
-        # a copy (regular files and folders only), mounted read-only in the sandbox.
         view = self._workdir / "submission"
-        # Never the notebooks: the one being graded holds the hidden tests nbgrader put back.
-        copy_tree(submission, view, limits=Limits(max_file_bytes=self.max_copied_file), ignore=["*.ipynb"])
+        self._fill_view(submission, view)
         if identity:
             self._workdir.chmod(0o711)
             os.chown(sockets, *identity)
@@ -200,6 +197,16 @@ class SandboxProvisioner(LocalProvisioner):
         kwargs["cwd"] = str(self._workdir)
         kwargs["env"] = {"PATH": "/usr/bin:/bin"}
         return kwargs
+
+    def _kernel_folder(self, kwargs) -> Path:
+        """Where the kernel works inside the sandbox: the submission's own path."""
+        return Path(kwargs.get("cwd") or os.getcwd()).resolve()
+
+    def _fill_view(self, submission: Path, view: Path) -> None:
+        """The course folder is private to its instructor: the sandbox account reads a copy
+        (regular files and folders only), mounted read-only in the sandbox."""
+        # Never the notebooks: the one being graded holds the hidden tests nbgrader put back.
+        copy_tree(submission, view, limits=Limits(max_file_bytes=self.max_copied_file), ignore=["*.ipynb"])
 
     def _wrap(self, kernel_cmd, submission: Path, view: Path, sockets: Path, identity) -> list[str]:
         bwrap = shutil.which("bwrap")
@@ -339,11 +346,21 @@ class SandboxedExecute(Execute):
         self.store_widget_state = False
         self.comm_open_handlers = {}
 
+    def create_kernel_manager(self):
+        # A warm sandbox started ahead for this notebook (primer.grading.standby), if any.
+        from primer.grading.standby import take_standby_kernel
+
+        self.km = take_standby_kernel((self.resources.get("nbgrader") or {}).get("notebook"))
+        return self.km or super().create_kernel_manager()
+
     def start_new_kernel_client(self):
         client = super().start_new_kernel_client()
         seal = getattr(self.km.provisioner, "seal_sockets", None)
         if seal is not None:  # the kernel is up: its sockets folder is the grader's again
             seal()
+        hand_over = getattr(self.km.provisioner, "hand_over", None)
+        if hand_over is not None:  # a warm sandbox: give it this submission's files now
+            hand_over(self, Path(self.resources.get("metadata", {}).get("path") or os.getcwd()))
         return client
 
     @property

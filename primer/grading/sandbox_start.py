@@ -27,3 +27,22 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+# ----------------------------------------------------------------- inside a warm sandbox's kernel
+# primer.grading.standby calls these in the kernel, by an expression that binds no name in the
+# notebook's namespace: before any student code runs there, and before a submission is known.
+
+def warm_imports(statements: list[str]) -> None:
+    """The release's own import statements, each in a namespace of its own: the libraries sit
+    in sys.modules, and the notebook still has to import every name it uses."""
+    for statement in statements:
+        try:
+            exec(statement, {})  # noqa: S102 - the release's own imports (trusted side)
+        except BaseException:  # noqa: BLE001 - a failing import fails in the notebook too
+            pass
+
+
+def copy_in(view: str, max_file_bytes: int) -> None:
+    """Hand-over: the submission's files (just put in the read-only VIEW) into the kernel's folder."""
+    copy_tree(Path(view), Path.cwd(), limits=Limits(max_file_bytes=int(max_file_bytes)))

@@ -138,6 +138,15 @@ class Journal:
         return [self._submission(r) for r in self.db.execute(
             "SELECT * FROM submissions WHERE state IN ('waiting', 'deferred') ORDER BY id")]
 
+    def fair_order(self, items: list[Submission]) -> list[Submission]:
+        """``items`` in the order to grade them: fewest gradings so far of that student's work on
+        that assignment first, then by arrival; one student's resubmissions never delay another
+        student's first submission (a student's own submissions keep their order)."""
+        had = {(row[0], row[1]): row[2] for row in self.db.execute(
+            "SELECT student, assignment, COUNT(*) FROM submissions "
+            "WHERE state IN ('grading', 'graded', 'failed') GROUP BY student, assignment")}
+        return sorted(items, key=lambda item: (had.get((item.student, item.assignment), 0), item.id))
+
     def started_since(self, student: str, since: float) -> list[float]:
         """When each of ``student``'s gradings began after ``since`` (their first attempt counts)."""
         return [r[0] for r in self.db.execute(

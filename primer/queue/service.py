@@ -3,11 +3,13 @@
     python -m primer.queue.service        (the hub starts it: primer/hub/config.py)
 
 One asyncio loop: every second it looks for new inbound entries of the enabled
-assignments, notes them in the journal, and starts gradings first come first
-served, up to PRIMER_QUEUE_WORKERS at once, one per student at a time, within
-each student's hourly limit. Each grading (``grade``) is collect -> the
-sandboxed unit in its own process group, niced, with a time limit -> the
-trusted record step as the course owner. The status page at
+assignments, notes them in the journal, and starts gradings in a fair order
+(Journal.fair_order: a student's resubmissions never delay another's first
+submission), up to PRIMER_QUEUE_WORKERS at once, one per student at a time,
+within each student's hourly limit. Each grading (``grade``) is collect -> the
+sandboxed unit in its own process group, niced, with a time limit (in a warm
+sandbox started ahead, primer/queue/warm_pool.py, or a cold `primer grade-one`)
+-> the trusted record step as the course owner. The status page at
 /services/grading-queue/ (and its JSON at api/status) is for the staff only:
 JupyterHub's OAuth, with access given to the staff group (primer/hub/config.py).
 """
@@ -31,6 +33,7 @@ from primer.queue.collect import InboundReader
 from primer.queue.feedback import write_notice
 from primer.queue.journal import Journal, Submission
 from primer.queue.settings import QueueSettings, queue_folder
+from primer.queue.warm_pool import WarmPool
 
 log = logging.getLogger("primer.queue")
 SLOT_OFFSET = 50  # sandbox accounts primer-sandbox50.. : never those of a class autograde
@@ -68,6 +71,8 @@ class GradingQueue:
         self.ignored: set[str] = set()  # submitted before the assignment was enabled
         self.releases: dict[str, tuple] = {}  # assignment -> (its release's stamp, grading release)
         self.release_lock = asyncio.Lock()
+        self.warm = WarmPool(self.logs, settings.workers, SLOT_OFFSET + settings.workers) \
+            if settings.warm else None
 
     # ------------------------------------------------------------------ seeing submissions
 
@@ -115,7 +120,7 @@ class GradingQueue:
     def schedule(self) -> None:
         now, enabled = time.time(), self.journal.enabled()
         busy = {self.journal.get(i).student for i in self.running}
-        for item in self.journal.pending():
+        for item in self.journal.fair_order(self.journal.pending()):
             if len(self.running) >= self.settings.workers:
                 return
             if item.student in busy or item.assignment not in enabled:
@@ -178,14 +183,28 @@ class GradingQueue:
             release = await asyncio.to_thread(self.release, item.assignment)
         if (backend := await asyncio.to_thread(queue_backend, self.course)) != "local":
             return await self._grade_on_cluster(backend, item, folder, collected, release)
-        unit = [sys.executable, "-m", "primer.cli", "grade-one", "--release", str(release),
-                "--submission", str(collected), "--scratch", str(folder / "scratch"),
-                "--result", str(folder / "result"), "--student", item.student,
-                "--slot", str(SLOT_OFFSET + self.slots[submission_id])]
-        with open(self.logs / f"{folder.name}.log", "wb") as unit_log:
-            process = await asyncio.create_subprocess_exec(
-                "nice", "-n", "10", *unit, stdout=unit_log, stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL, start_new_session=True, cwd=str(folder))
+        standby = None
+        if self.warm is not None:  # a warm sandbox started ahead, used for this one submission
+            try:
+                standby = await self.warm.take(release)
+                process = await self.warm.run(standby, {
+                    "submission": str(collected), "scratch": str(folder / "scratch"),
+                    "result": str(folder / "result"), "student": item.student,
+                    "log": str(self.logs / f"{folder.name}.log")})
+            except Exception as error:  # noqa: BLE001 - graded cold instead
+                log.warning("grading %s cold: no warm sandbox (%s)", item.entry, error)
+                if standby is not None:
+                    await self.warm.done(standby)
+                standby = None
+        if standby is None:
+            unit = [sys.executable, "-m", "primer.cli", "grade-one", "--release", str(release),
+                    "--submission", str(collected), "--scratch", str(folder / "scratch"),
+                    "--result", str(folder / "result"), "--student", item.student,
+                    "--slot", str(SLOT_OFFSET + self.slots[submission_id])]
+            with open(self.logs / f"{folder.name}.log", "wb") as unit_log:
+                process = await asyncio.create_subprocess_exec(
+                    "nice", "-n", "10", *unit, stdout=unit_log, stderr=asyncio.subprocess.STDOUT,
+                    stdin=asyncio.subprocess.DEVNULL, start_new_session=True, cwd=str(folder))
         self.processes[submission_id] = process
         try:
             await asyncio.wait_for(process.wait(), self.settings.timeout)
@@ -197,6 +216,8 @@ class GradingQueue:
                 "loop?)"]}
         finally:
             kill_tree(process.pid)  # whatever the unit left behind
+            if standby is not None:  # its account swept, its folder wiped, the next one started
+                await self.warm.done(standby)
         _append_outcome(folder / "result", self.logs / f"{folder.name}.log")
         return await self._record(item, folder, collected)
 
@@ -319,6 +340,8 @@ class GradingQueue:
         for process in list(self.processes.values()):
             if process.returncode is None:
                 kill_tree(process.pid)
+        if self.warm is not None:
+            self.warm.stop()
 
     def status(self) -> dict:
         items = self.journal.all()

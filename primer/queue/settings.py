@@ -6,13 +6,16 @@ variable                    meaning                                         defa
 PRIMER_QUEUE_ASSIGNMENTS    assignments graded on submit (comma-separated); (none: the queue is
                             ``primer queue enable/disable`` change it on    off)
                             a running hub
-PRIMER_QUEUE_WORKERS        submissions graded at once                      cores - 1, at least 1
+PRIMER_QUEUE_WORKERS        submissions graded at once                      the cores
 PRIMER_QUEUE_PER_HOUR       gradings per student per hour; later ones wait  6
 PRIMER_QUEUE_WINDOW         the seconds that limit counts over              3600
 PRIMER_QUEUE_TIMEOUT        seconds one grading may take before it is       900
                             stopped and reported as failed
 PRIMER_QUEUE_SHOW_SCORES    1: feedback shows the provisional score;        1
                             0: only which tests passed
+PRIMER_QUEUE_WARM           1: grade in warm sandboxes, started ahead and   1
+                            used once (primer/queue/warm_pool.py); 0: start
+                            a cold ``primer grade-one`` per submission
 PRIMER_QUEUE_PORT           the service's port on 127.0.0.1                 PRIMER_HUB_PORT + 4
 ==========================  ==============================================  =====================
 """
@@ -37,9 +40,16 @@ def _integer(variable: str, default: int, minimum: int) -> int:
     return number
 
 
+def _switch(variable: str) -> bool:
+    """On unless the variable says 0, false or no."""
+    return os.environ.get(variable, "1").strip().lower() not in ("0", "false", "no")
+
+
 def default_workers() -> int:
-    """The machine's cores minus one, so that the hub keeps one for itself."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    """One per core. Gradings run below the hub's priority (nice 10, the next warm sandbox
+    nice 15), so the hub keeps answering; on 2 cores, 2 workers gave 30 students their
+    feedback far sooner than 1 (`make bench-queue`, docs/workshop.md)."""
+    return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class QueueSettings:
     window: int = 3600
     timeout: int = 900
     show_scores: bool = True
+    warm: bool = True
 
     @classmethod
     def from_environment(cls) -> "QueueSettings":
@@ -60,8 +71,8 @@ class QueueSettings:
             per_hour=_integer("PRIMER_QUEUE_PER_HOUR", 6, 1),
             window=_integer("PRIMER_QUEUE_WINDOW", 3600, 1),
             timeout=_integer("PRIMER_QUEUE_TIMEOUT", 900, 10),
-            show_scores=os.environ.get("PRIMER_QUEUE_SHOW_SCORES", "1").strip().lower()
-            not in ("0", "false", "no"),
+            show_scores=_switch("PRIMER_QUEUE_SHOW_SCORES"),
+            warm=_switch("PRIMER_QUEUE_WARM"),
         )
 
 

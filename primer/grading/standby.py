@@ -1,0 +1,209 @@
+"""A warm sandbox: one grading unit started ahead, used for exactly one submission, then thrown away.  [TRUSTED SIDE]
+
+    python -m primer.grading.standby --release RELEASE --slot N [--judges FD,...] [--wait S]
+
+Started by the grading queue (primer/queue/warm_pool.py) before a submission
+is there, it pays ahead what a cold ``primer grade-one`` pays per submission:
+the interpreter, nbgrader's imports, and one sandboxed kernel per notebook of
+the release, started in the sandbox as account ``primer-sandboxN``
+(primer.grading.sandbox) with the release's own imports already done
+(``warm_imports``: each in a namespace of its own, so the notebook still
+imports every name it uses). Its judges are forks of the queue's warm judges
+(primer.grading.judge_zygote), whose request sockets it inherits (``--judges``,
+in the order of ``unit.judge_plans``).
+
+It prints ``ready`` and waits (at most ``--wait`` seconds) for one job line on
+stdin: ``{"submission", "scratch", "result", "student", "log"}``. Then the
+kernel gets that submission's files (``StandbyProvisioner.hand_over``: copied
+into the read-only view, and by the kernel into its own tmpfs folder) and
+``grade_one`` grades as a cold unit would. It exits after that one job.
+
+No state passes from one student to the next: every kernel, and this process,
+serves one submission; the queue then kills every process of the sandbox
+account and wipes the standby's folder before the account is used again, and
+the next student's standby runs under another account meanwhile.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import sys
+import threading
+from pathlib import Path
+
+from primer.grading.sandbox import SandboxKernelSpecManager, SandboxProvisioner
+
+STANDBY_FOLDER = "/run/primer-work"  # the kernel's own folder (a tmpfs) inside a warm sandbox
+PROVISIONER_NAME = "primer-standby"  # entry point in pyproject.toml
+_standby: dict[str, object] = {}  # notebook name -> its warm kernel's manager, until taken
+
+
+class StandbyProvisioner(SandboxProvisioner):
+    """The sandbox of primer.grading.sandbox, started before its submission is known: the kernel
+    works in an empty tmpfs folder and its read-only view stays empty until ``hand_over``."""
+
+    def _kernel_folder(self, kwargs) -> Path:
+        return Path(STANDBY_FOLDER)
+
+    def _fill_view(self, submission: Path, view: Path) -> None:
+        view.mkdir()
+
+    def hand_over(self, executor, folder: Path) -> None:
+        """Give the kernel ``folder``'s files (never its notebooks); start the notebook's clock."""
+        from primer.accounts import chown_tree
+        from primer.grading.sandbox import SUBMISSION_VIEW, SandboxError, _sandbox_identity
+
+        view = self._workdir / "submission"  # empty, mounted read-only in the sandbox
+        SandboxProvisioner._fill_view(self, folder, view)
+        identity = _sandbox_identity()
+        if identity:
+            chown_tree(view, *identity)
+        reply = _run(executor.kc, executor.wait_for_reply,
+                     f"copy_in({SUBMISSION_VIEW!r}, {self.max_copied_file})")
+        if reply is None or reply["content"].get("status") != "ok":
+            raise SandboxError("the warm sandbox could not take the submission's files")
+        executor.shutdown_kernel = "immediate"  # thrown away after: no graceful exit to wait for
+        # The sandbox's own wall limit began when it was started ahead: this one begins now.
+        timer = threading.Timer(executor.notebook_timeout, self._stop_kernel)
+        timer.daemon = True
+        timer.start()
+
+    def _stop_kernel(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()  # `timeout`, the sandbox's outermost process: bwrap dies with it
+
+
+class StandbyKernelSpecManager(SandboxKernelSpecManager):
+    """Kernel specs as installed, each launched through ``StandbyProvisioner``."""
+
+    def get_kernel_spec(self, kernel_name):
+        spec = super().get_kernel_spec(kernel_name)
+        spec.metadata = {**spec.metadata, "kernel_provisioner": {"provisioner_name": PROVISIONER_NAME}}
+        return spec
+
+
+def _run(client, wait_for_reply, call: str):
+    """Run ``primer.grading.sandbox_start.<call>`` in the kernel, binding no name there."""
+    code = f"__import__('primer.grading.sandbox_start', fromlist=['x']).{call}"
+    return wait_for_reply(client.execute(code, silent=True, store_history=False))
+
+
+def take_standby_kernel(notebook: str | None):
+    """The warm kernel started for ``notebook`` in this process, once; None: start a cold one."""
+    return _standby.pop(notebook, None) if notebook else None
+
+
+# --------------------------------------------------------------------------- the process
+
+def start_kernels(release: Path, wait: float) -> None:
+    """One warm kernel per notebook of the release, its imports done."""
+    from jupyter_core.utils import run_sync
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from primer.grading.judge_client import judge_plan, read_release
+    from primer.grading.sandbox import SandboxedKernelManager
+    from primer.grading.unit import CONFIG
+
+    config = PyFileConfigLoader(CONFIG, path=str(release)).load_config()
+    notebook_timeout = config.get("SandboxedExecute", {}).get("notebook_timeout", 600)
+    config.SandboxProvisioner.wall_seconds = int(wait + notebook_timeout + 60)
+
+    for path in sorted((release / "release").glob("*/*.ipynb")):
+        notebook = read_release(path)
+        name = notebook.metadata.get("kernelspec", {}).get("name") or "python3"
+        km = SandboxedKernelManager(kernel_name=name, config=config)
+        km.kernel_spec_manager = StandbyKernelSpecManager(parent=km)
+        run_sync(km.start_kernel)()
+        client = km.client()
+        client.start_channels()
+        try:
+            run_sync(client.wait_for_ready)(timeout=120)
+            km.provisioner.seal_sockets()
+            imports = judge_plan(notebook)["imports"]
+            run_sync(_warm_up)(client, imports)
+        finally:
+            client.stop_channels()
+        _standby[path.stem] = km
+
+
+async def _warm_up(client, imports: list[str]) -> None:
+    msg_id = client.execute(f"__import__('primer.grading.sandbox_start', fromlist=['x'])"
+                            f".warm_imports({imports!r})", silent=True, store_history=False)
+    while True:
+        reply = await client.get_shell_msg(timeout=300)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return
+
+
+def shared_judges(release: Path, fds: list[int]) -> None:
+    """The queue's warm judges for this release (their request sockets, inherited)."""
+    import socket
+
+    from primer.grading import judge_zygote
+    from primer.grading.unit import judge_plans
+
+    for plan, fd in zip(judge_plans(release), fds):
+        judge = judge_zygote.WarmJudge.__new__(judge_zygote.WarmJudge)
+        judge.requests = socket.socket(fileno=fd)
+        judge.stderr_tail = lambda: "the queue's warm judge refused (its log is the queue's)"
+        judge_zygote._warm[judge_zygote.plan_key(plan)] = judge
+
+
+def stop_untaken() -> None:
+    from jupyter_core.utils import run_sync
+
+    for km in list(_standby.values()):
+        try:
+            run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # noqa: BLE001 - the queue kills the account's processes anyway
+            pass
+    _standby.clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--release", required=True, type=Path)
+    parser.add_argument("--slot", required=True, type=int, help="sandbox account primer-sandboxN")
+    parser.add_argument("--judges", default="", help="request sockets of warm judges, in plan order")
+    parser.add_argument("--wait", type=float, default=600, help="seconds to wait for a job, then quit")
+    args = parser.parse_args(argv)
+    os.environ["PRIMER_SANDBOX_SLOT"] = str(args.slot)
+    # stdout is the queue's pipe, for "ready" only: the kernels print to the log (stderr).
+    to_queue = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    import nbgrader.apps  # noqa: F401 - paid ahead, like the rest
+
+    from primer.grading.unit import grade_one
+
+    release = args.release.resolve()
+    shared_judges(release, [int(fd) for fd in args.judges.split(",") if fd])
+    try:
+        start_kernels(release, args.wait)
+        print("ready", file=to_queue, flush=True)
+        to_queue.close()
+        if not select.select([sys.stdin], [], [], args.wait)[0]:
+            return 0
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0
+        job = json.loads(line)
+        log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        record = grade_one(release, Path(job["submission"]), Path(job["scratch"]),
+                           Path(job["result"]), student=job["student"])
+        print(json.dumps({"student": record["student"], "success": record["success"],
+                          "graded": record["graded"]}), flush=True)
+    finally:
+        stop_untaken()
+    sys.stderr.flush()
+    os._exit(0)  # the result is written; the queue kills what is left of this standby anyway
+
+
+if __name__ == "__main__":
+    # The module's own copy, not __main__'s: SandboxedExecute takes its kernels from that one.
+    from primer.grading.standby import main as standby_main
+
+    sys.exit(standby_main())
