@@ -60,6 +60,11 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
     c.Spawner.mem_limit = runtime.mem_limit or None
     c.Spawner.cpu_limit = runtime.cpu_limit or None
     c.Spawner.start_timeout = 120
+    # A morning rush: servers start a few at a time, not all at once (primer/hub/start_queue.py).
+    # Waiting in line counts towards start_timeout; the start-up itself still has http_timeout.
+    c.CourseSpawner.start_limit = runtime.start_limit
+    if runtime.start_limit:
+        c.CourseSpawner.start_timeout = 600
     c.Spawner.http_timeout = 120
     if runtime.spawner == "slurm":
         from primer.hub.slurm_spawner import configure_slurm_spawner
