@@ -1,4 +1,5 @@
-"""Servers start a few at a time in a morning rush (primer/hub/start_queue.py).
+"""Servers start a few at a time in a morning rush (primer/hub/start_queue.py), on ports of
+their own (primer/hub/server_ports.py).
 
 100 servers started at once on 2 cores shared the CPU so evenly that none
 answered within the hub's 120 s and the hub gave up on every one
@@ -16,6 +17,7 @@ import time
 
 import pytest
 
+from primer.hub.server_ports import SERVER_PORTS, give_back, take_port
 from primer.hub.start_queue import StartQueue, wait_until_answering
 
 
@@ -92,3 +94,21 @@ def test_a_server_that_dies_or_never_answers_frees_its_place():
     with pytest.raises(TimeoutError, match="no answer"):
         asyncio.run(wait_until_answering(f"http://127.0.0.1:{port}/", lambda: False, timeout=0.5))
     assert time.monotonic() - began < 10
+
+
+def test_servers_listen_below_the_ports_kernels_are_given():
+    """A kernel took a starting server's port in the rush ("The port 33917 is already in use")."""
+    low, _ = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    assert SERVER_PORTS.stop <= low  # kernels' ports (and any bind to port 0) come from low and up
+    with socket.socket() as kernel:  # a port some other process listens on is never given
+        kernel.bind(("127.0.0.1", 0))
+        busy = kernel.getsockname()[1]
+        kernel.listen()
+        held: set[int] = set()
+        first = take_port(range(busy, busy + 2), held)
+        assert first == busy + 1
+        # a port given to a server that is still starting (not bound yet) is not given again
+        with pytest.raises(RuntimeError, match="no free port"):
+            take_port(range(busy, busy + 2), held)
+        give_back(first, held)
+        assert take_port(range(busy, busy + 2), held) == first

@@ -12,6 +12,8 @@ slurm_spawner.py, as a Slurm job):
 
 ``CourseSpawner`` runs the server on this machine:
 
+* Servers listen on ports below the range kernels take theirs from
+  (server_ports.py says why).
 * At most ``start_limit`` servers start at once; the others wait their turn
   (start_queue.py says why: 100 start-ups sharing 2 cores all missed the
   hub's timeout). The wait counts towards ``start_timeout``.
@@ -30,6 +32,7 @@ from traitlets import Dict, Integer, Unicode
 from traitlets.config import Configurable
 
 from primer.accounts import ensure_group, ensure_user
+from primer.hub.server_ports import give_back, take_port
 from primer.hub.start_queue import StartQueue, wait_until_answering
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -83,6 +86,7 @@ class CourseSpawner(CourseServer, LocalProcessSpawner):
             self.log.info("%s waits to start: %d starting, %d waiting", self.user.name,
                           queue.starting, queue.waiting)
         async with queue.turn():
+            self.port = take_port()  # not from the kernels' range (server_ports.py says why)
             ip, port = await super().start()
             try:
                 self.apply_limits(self.pid)
@@ -127,6 +131,7 @@ class CourseSpawner(CourseServer, LocalProcessSpawner):
 
     async def stop(self, now=False):
         await super().stop(now=now)
+        give_back(self.port)
         for folder in self.cgroup_folders():
             try:
                 folder.rmdir()  # only succeeds once every process in it has ended
