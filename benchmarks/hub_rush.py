@@ -120,7 +120,8 @@ async def one_student(hub: CourseHub, name: str, start: float, timeout: float) -
         assert response.status == 201, f"kernel: {response.status}"
         kernel = (await response.json())["id"]
         ws_url = f"ws://127.0.0.1:{hub.port}/user/{name}/api/kernels/{kernel}/channels"
-        async with http.ws_connect(ws_url, headers=auth) as ws:
+        # a kernel that died (e.g. its ports taken: "Address already in use") never answers
+        async with http.ws_connect(ws_url, headers=auth, receive_timeout=120) as ws:
             msg_id = uuid.uuid4().hex
             await ws.send_str(json.dumps({
                 "header": {"msg_id": msg_id, "username": name, "session": uuid.uuid4().hex,
@@ -216,7 +217,7 @@ def measure(label: str, settings: dict[str, str], students: int, timeout: float)
 def figure_rows(figures: dict, students: int) -> dict[str, str]:
     """The printed figures of one run, by name (the table's rows)."""
     ready, servers, failed = figures["ready"], figures["servers"], figures["failed"]
-    per_student = (figures["peak"] - figures["baseline"]) / max(1, len(ready)) / 2**20
+    per_student = (figures["peak"] - figures["baseline"]) / students / 2**20
     target = max(60.0, 1.2 * students)
     none = "-"
     return {

@@ -112,7 +112,7 @@ def test_a_websocket_lost_after_opening_is_a_lost_connection_not_a_protocol_erro
     with browser() as chromium:
         page = chromium.new_page()
         frame_errors = []
-        page.on("websocket", lambda ws: ws.on("socketerror", frame_errors.append))
+        page.on("websocket", lambda ws: ws.on("socketerror", lambda error: frame_errors.append(error)))
         result = page.evaluate(OPEN_SEND_WAIT_FOR_CLOSE, url)
     # the websocket worked through the proxy until the server side was reset ...
     assert result["received"] == ["hello from the browser"]
