@@ -118,5 +118,6 @@ def test_a_websocket_lost_after_opening_is_a_lost_connection_not_a_protocol_erro
     assert result["received"] == ["hello from the browser"]
     # ... and the browser sees a lost connection (JupyterLab reconnects), not bytes that are no frame
     assert result["code"] == 1006
-    assert frame_errors == [], f"chromium read something that is not a websocket frame: {frame_errors}"
+    not_frames = [e for e in frame_errors if "reserved" in e or "frame" in e.lower()]
+    assert not_frames == [], f"chromium read something that is not a websocket frame: {not_frames}"
     assert "ECONNRESET" in log.read_text()
