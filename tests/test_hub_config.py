@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import stat
 
 import pytest
@@ -56,6 +57,8 @@ def test_shared_password_by_default_generated_never_hard_coded(env, tmp_path):
     ("PRIMER_AUTH", "ldap", "PRIMER_AUTH='ldap'"),
     ("PRIMER_MEM_LIMIT", "lots", "PRIMER_MEM_LIMIT"),
     ("PRIMER_RELEASE", "99_missing", "unknown assignments"),
+    ("PRIMER_START_LIMIT", "-1", "cannot be negative"),
+    ("PRIMER_START_LIMIT", "many", "PRIMER_START_LIMIT='many' is not a number"),
 ])
 def test_bad_settings_are_refused_with_a_message(env, variable, value, message):
     env.setenv(variable, value)
@@ -161,6 +164,19 @@ def test_databases_are_chosen_by_configuration(env, tmp_path):
 def test_memory_limits_are_read_as_jupyterhub_reads_them(env, value, size):
     env.setenv("PRIMER_MEM_LIMIT", value)
     assert HubRuntime.from_environment().mem_limit == size
+
+
+def test_servers_start_a_few_at_a_time_and_may_wait_in_line(env):
+    """All at once, 100 start-ups on 2 cores missed the hub's 120 s (primer/hub/start_queue.py)."""
+    env.delenv("PRIMER_START_LIMIT", raising=False)
+    c = configured()
+    assert c.CourseSpawner.start_limit == 2 * os.cpu_count()
+    # the wait in line counts towards start_timeout, the start-up itself to http_timeout
+    assert c.CourseSpawner.start_timeout == 600 and c.Spawner.http_timeout == 120
+    env.setenv("PRIMER_START_LIMIT", "0")
+    c = configured()
+    assert c.CourseSpawner.start_limit == 0
+    assert "start_timeout" not in c.CourseSpawner and c.Spawner.start_timeout == 120
 
 
 def test_servers_read_the_course_settings_from_one_fresh_copy(env, tmp_path):

@@ -24,6 +24,11 @@ from primer.queue.settings import service_definition as queue_service_definition
 FORMGRADER_SERVICE = COURSE_ID  # the formgrader is at /services/<course>/formgrader
 
 
+def proxy_command(repo: Path) -> list[str]:
+    """configurable-http-proxy, with a fix for websockets that fail after opening (the file says which)."""
+    return [str(repo / "deploy" / "proxy" / "course-proxy.mjs")]
+
+
 def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
     runtime = runtime or HubRuntime.from_environment()
     venv_bin = Path(sys.prefix) / "bin"
@@ -34,8 +39,7 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = runtime.port + 1
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{runtime.port + 2}"
-    c.ConfigurableHTTPProxy.command = [
-        str(repo / "deploy" / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy")]
+    c.ConfigurableHTTPProxy.command = proxy_command(repo)
     c.ConfigurableHTTPProxy.pid_file = str(runtime.state / "jupyterhub-proxy.pid")
     c.JupyterHub.db_url = runtime.hub_db_url or f"sqlite:///{runtime.state / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(runtime.state / "jupyterhub_cookie_secret")
@@ -60,6 +64,11 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
     c.Spawner.mem_limit = runtime.mem_limit or None
     c.Spawner.cpu_limit = runtime.cpu_limit or None
     c.Spawner.start_timeout = 120
+    # A morning rush: servers start a few at a time, not all at once (primer/hub/start_queue.py).
+    # Waiting in line counts towards start_timeout; the start-up itself still has http_timeout.
+    c.CourseSpawner.start_limit = runtime.start_limit
+    if runtime.start_limit:
+        c.CourseSpawner.start_timeout = 600
     c.Spawner.http_timeout = 120
     if runtime.spawner == "slurm":
         from primer.hub.slurm_spawner import configure_slurm_spawner

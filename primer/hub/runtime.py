@@ -38,6 +38,8 @@ PRIMER_CPU_LIMIT            CPUs of one user's server and kernels       1
                             (e.g. 1.5; 0: no limit)
 PRIMER_HUB_DB_URL           the hub's database (SQLAlchemy URL)         sqlite in $PRIMER_RUNTIME/hub
 PRIMER_GRADEBOOK_URL        nbgrader's gradebook (SQLAlchemy URL)       sqlite in the course directory
+PRIMER_START_LIMIT          servers that start at once on this machine  2 per core
+                            (the others wait their turn; 0: no limit)
 PRIMER_KEEP_SERVERS         1: stopping the hub leaves users' servers   0
                             running (for restarts during a workshop)
 PRIMER_SPAWNER              local: servers on this machine; slurm:      local
@@ -134,6 +136,7 @@ class HubRuntime:
     hub_db_url: str = ""
     gradebook_url: str = ""
     keep_servers: bool = False
+    start_limit: int = 0
     shared_data_dir: str = ""
     spawner: str = "local"
     slurm_partition: str = ""
@@ -166,8 +169,9 @@ class HubRuntime:
             raise ValueError(f"PRIMER_AUTH={auth!r}: use shared-password (default), github, oidc or lti")
         cpu = _number("PRIMER_CPU_LIMIT", "1")
         idle = _number("PRIMER_IDLE_TIMEOUT", "3600")
-        if cpu < 0 or idle < 0:
-            raise ValueError("PRIMER_CPU_LIMIT and PRIMER_IDLE_TIMEOUT cannot be negative")
+        start_limit = _number("PRIMER_START_LIMIT", str(2 * (os.cpu_count() or 1)))
+        if cpu < 0 or idle < 0 or start_limit < 0:
+            raise ValueError("PRIMER_CPU_LIMIT, PRIMER_IDLE_TIMEOUT and PRIMER_START_LIMIT cannot be negative")
         root = Path(os.environ.get("PRIMER_RUNTIME", "/srv/primer"))
         spawner = os.environ.get("PRIMER_SPAWNER", "local").strip().lower() or "local"
         if spawner not in ("local", "slurm"):
@@ -187,6 +191,7 @@ class HubRuntime:
             hub_db_url=os.environ.get("PRIMER_HUB_DB_URL", ""),
             gradebook_url=os.environ.get("PRIMER_GRADEBOOK_URL", ""),
             keep_servers=os.environ.get("PRIMER_KEEP_SERVERS", "0") not in ("", "0", "false", "no"),
+            start_limit=int(start_limit),
             shared_data_dir=os.environ.get("PRIMER_SHARED_DATA", ""),
             spawner=spawner,
             slurm_partition=os.environ.get("PRIMER_SLURM_PARTITION", "").strip(),

@@ -12,6 +12,11 @@ slurm_spawner.py, as a Slurm job):
 
 ``CourseSpawner`` runs the server on this machine:
 
+* Servers listen on ports below the range kernels take theirs from
+  (server_ports.py says why).
+* At most ``start_limit`` servers start at once; the others wait their turn
+  (start_queue.py says why: 100 start-ups sharing 2 cores all missed the
+  hub's timeout). The wait counts towards ``start_timeout``.
 * ``mem_limit`` and ``cpu_limit`` are enforced with a cgroup per user (v1 or
   v2, whichever the machine has) holding the server and every kernel it starts.
   Where cgroups cannot be written (some containers) the hub logs a warning
@@ -23,10 +28,12 @@ import os
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Dict, Unicode
+from traitlets import Dict, Integer, Unicode
 from traitlets.config import Configurable
 
 from primer.accounts import ensure_group, ensure_user
+from primer.hub.server_ports import give_back, take_port
+from primer.hub.start_queue import StartQueue, wait_until_answering
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = "primer-hub"
@@ -61,15 +68,35 @@ class CourseServer(Configurable):
             ensure_group(self.staff_group, [self.user.name])
 
 
+_start_queues: dict[int, StartQueue] = {}  # one line per hub process (one per limit)
+
+
 class CourseSpawner(CourseServer, LocalProcessSpawner):
+    start_limit = Integer(
+        0, help="At most this many servers start at once on this machine; 0: no limit.").tag(config=True)
+
+    @property
+    def start_queue(self) -> StartQueue:
+        return _start_queues.setdefault(self.start_limit, StartQueue(self.start_limit))
+
     async def start(self):
         self.prepare_account()
-        result = await super().start()
-        try:
-            self.apply_limits(self.pid)
-        except OSError as error:
-            self.log.warning("no memory/CPU limits for %s: %s", self.user.name, error)
-        return result
+        queue = self.start_queue
+        if queue.limit and queue.starting >= queue.limit:
+            self.log.info("%s waits to start: %d starting, %d waiting", self.user.name,
+                          queue.starting, queue.waiting)
+        async with queue.turn():
+            self.port = take_port()  # not from the kernels' range (server_ports.py says why)
+            ip, port = await super().start()
+            try:
+                self.apply_limits(self.pid)
+            except OSError as error:
+                self.log.warning("no memory/CPU limits for %s: %s", self.user.name, error)
+            if queue.limit:  # keep the place in line until the start-up's work is done
+                await wait_until_answering(f"http://{ip}:{port}{self.server.base_url}api",
+                                           exited=lambda: self.proc.poll() is not None,
+                                           timeout=self.http_timeout)
+        return ip, port
 
     # -- cgroups ---------------------------------------------------------
     def cgroup_folders(self) -> list[Path]:
@@ -104,6 +131,7 @@ class CourseSpawner(CourseServer, LocalProcessSpawner):
 
     async def stop(self, now=False):
         await super().stop(now=now)
+        give_back(self.port)
         for folder in self.cgroup_folders():
             try:
                 folder.rmdir()  # only succeeds once every process in it has ended
