@@ -18,7 +18,7 @@ import contextlib
 import time
 from typing import Callable
 
-import aiohttp
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 
 class StartQueue:
@@ -56,16 +56,17 @@ async def wait_until_answering(url: str, exited: Callable[[], bool], timeout: fl
                                every: float = 0.1) -> None:
     """Return once ``url`` answers HTTP (any status below 500); fail if ``exited()`` or after ``timeout``."""
     deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-        while True:
-            if exited():
-                raise RuntimeError(f"the server exited before it answered at {url}")
-            try:
-                async with http.get(url, allow_redirects=False) as response:
-                    if response.status < 500:
-                        return
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no answer from {url} within {timeout:.0f} s")
-            await asyncio.sleep(every)
+    http = AsyncHTTPClient()  # tornado's, as the hub's own: no other HTTP library in the hub
+    request = HTTPRequest(url, follow_redirects=False, connect_timeout=5, request_timeout=5)
+    while True:
+        if exited():
+            raise RuntimeError(f"the server exited before it answered at {url}")
+        try:
+            response = await http.fetch(request, raise_error=False)
+            if response.code < 500:
+                return
+        except (OSError, HTTPClientError, asyncio.TimeoutError):  # not listening yet, or timed out
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no answer from {url} within {timeout:.0f} s")
+        await asyncio.sleep(every)
