@@ -23,7 +23,10 @@ from test_grading_integrity import ASSIGNMENT, FULL, NOTHING
 from test_grading_unit import CLASS, copy_course, judge_course, primer, scores
 
 # Index order is the students' sorted order: "wrong" is killed once, "unlucky" every time.
-SLURM_CLASS = {**CLASS, "unlucky": CLASS["honest"]}
+# Both stay running for seconds, so the killer (polling squeue) always sees them running:
+# a task that finished between two polls would never be killed.
+SLOW = "import time\ntime.sleep(8)"
+SLURM_CLASS = {**CLASS, "wrong": (*CLASS["wrong"][:2], SLOW), "unlucky": (*CLASS["honest"][:2], SLOW)}
 KILLED_ONCE, ALWAYS_KILLED = "wrong", "unlucky"
 COMMENT = "sbatch-option-from-the-test"
 
