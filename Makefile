@@ -37,7 +37,7 @@ lock: env           ## re-pin constraints.txt from the current venv
 bench-grading: env  ## benchmark: one grading cold vs warm vs plain nbclient; plain nbgrader autograde vs primer autograde -j 2 (as root; prints figures)
 	$(VENV)/bin/python benchmarks/grading_benchmark.py $(BENCH_ARGS)
 
-bench-notebooks: env  ## benchmark: run time of each solution notebook (median of 3; budget 30 s)
+bench-notebooks: env  ## benchmark: run time of each solution notebook (median of 3; budget 20 s each, 10 s over the course)
 	$(VENV)/bin/python benchmarks/notebook_times.py $(BENCH_ARGS)
 
 book: env           ## build the course website into book/_build/html (slides, link check)

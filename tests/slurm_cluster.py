@@ -3,29 +3,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from conftest import REPO
+from primer.testing.hub import free_port_block
 
 SCRIPT = REPO / "scripts" / "slurm-cluster"
-
-
-def _free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two free ports in a row for slurmctld and slurmd")
 
 
 @contextmanager
@@ -37,7 +23,7 @@ def local_slurm():
     # Not under pytest's tmp_path: the slurm and munge accounts must reach their folders.
     folder = Path(tempfile.mkdtemp(prefix="primer-slurm-", dir="/var/tmp"))
     folder.chmod(0o755)
-    env = {**os.environ, "PRIMER_SLURM_DIR": str(folder), "PRIMER_SLURM_PORT": str(_free_port_pair())}
+    env = {**os.environ, "PRIMER_SLURM_DIR": str(folder), "PRIMER_SLURM_PORT": str(free_port_block(2))}
     started = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, f"the local Slurm cluster did not start:\n{started.stdout}{started.stderr}"
     env["SLURM_CONF"] = str(folder / "slurm.conf")

@@ -125,7 +125,7 @@ def test_each_notebook_ran_offline_for_the_book(site):
 
     How long each took is a figure, not a pass/fail: a timed test flakes on a busy
     machine. `make bench-notebooks` measures the solution notebooks against the
-    30 s budget side by side; the book's own times are printed here.
+    20 s budget (10 s median over the course); the book's own times are printed here.
     """
     runs = {f"{m.parent.parent.name}/{m.parent.name}": json.loads(m.read_text())["seconds"]
             for m in (BOOK / ".cache" / "executed").glob("*/*/*.json")}

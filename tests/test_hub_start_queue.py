@@ -19,6 +19,7 @@ import pytest
 
 from primer.hub.server_ports import SERVER_PORTS, give_back, take_port
 from primer.hub.start_queue import StartQueue, wait_until_answering
+from primer.testing.hub import free_port_block
 
 
 def run_rush(limit: int, people: int = 6) -> tuple[int, list[int]]:
@@ -56,12 +57,6 @@ def test_no_limit_lets_everyone_start_at_once():
     assert most == 6
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def late_server(port: int, delay: float) -> subprocess.Popen:
     """A real HTTP server that starts listening only after ``delay`` seconds (like a server's imports)."""
     code = ("import time, http.server, sys; time.sleep(float(sys.argv[2])); "
@@ -72,7 +67,7 @@ def late_server(port: int, delay: float) -> subprocess.Popen:
 
 
 def test_a_place_in_line_is_held_until_the_server_answers():
-    port = free_port()
+    port = free_port_block(1)
     server = late_server(port, delay=1.0)
     try:
         began = time.monotonic()
@@ -85,7 +80,7 @@ def test_a_place_in_line_is_held_until_the_server_answers():
 
 
 def test_a_server_that_dies_or_never_answers_frees_its_place():
-    port = free_port()
+    port = free_port_block(1)
     dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     with pytest.raises(RuntimeError, match="exited before it answered"):
         asyncio.run(wait_until_answering(f"http://127.0.0.1:{port}/", lambda: dead.poll() is not None,

@@ -30,15 +30,10 @@ import requests
 from browser_hub import browser, chromium_missing
 from conftest import REPO
 from primer.hub.config import proxy_command
+from primer.testing.hub import free_port_block
 
 pytestmark = pytest.mark.browser
 WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class EchoOnceThenReset(socketserver.BaseRequestHandler):
@@ -70,7 +65,7 @@ def proxied_websocket(tmp_path):
     """The URL of the resetting websocket server behind the hub's proxy, and the proxy's log."""
     upstream = socketserver.ThreadingTCPServer(("127.0.0.1", 0), EchoOnceThenReset)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    port, api_port, token = free_port(), free_port(), secrets.token_hex(16)
+    port, api_port, token = free_port_block(1), free_port_block(1), secrets.token_hex(16)
     log = tmp_path / "proxy.log"
     with open(log, "w") as out:
         proxy = subprocess.Popen([*proxy_command(REPO), "--ip", "127.0.0.1", "--port", str(port),

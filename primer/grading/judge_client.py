@@ -91,19 +91,11 @@ class JudgeProcess:
         warm = warm_judge_for(plan)
         if warm is None:
             return None
-        to_judge, from_judge = os.pipe(), os.pipe()
         try:
-            process = warm.fork(self.folder, to_judge[0], from_judge[1], self.errors.fileno())
+            return warm.fork(self.folder, self.errors.fileno())
         except OSError as error:
             print(f"primer: a cold judge instead of the warm one ({error})", file=sys.stderr)
-            for fd in (*to_judge, *from_judge):
-                os.close(fd)
             return None
-        os.close(to_judge[0])
-        os.close(from_judge[1])
-        process.stdin = os.fdopen(to_judge[1], "wb")
-        process.stdout = os.fdopen(from_judge[0], "rb")
-        return process
 
     def _send(self, request: dict) -> None:
         self.process.stdin.write((json.dumps(request) + "\n").encode())

@@ -116,8 +116,21 @@ class WarmJudge:
         self.process.stdin.write((json.dumps(plan) + "\n").encode())
         self.process.stdin.close()
 
-    def fork(self, folder: str, stdin: int, stdout: int, stderr: int) -> "ForkedJudge":
-        """A judge forked for one submission, serving the given pipe ends; OSError if it cannot."""
+    def fork(self, folder: str, stderr: int) -> "ForkedJudge":
+        """A judge forked for one submission, talking over two new pipes; OSError if it cannot."""
+        to_judge, from_judge = os.pipe(), os.pipe()
+        try:
+            pidfd = self._fork(folder, to_judge[0], from_judge[1], stderr)
+        except OSError:
+            for fd in (*to_judge, *from_judge):
+                os.close(fd)
+            raise
+        os.close(to_judge[0])  # the judge's ends: only the judge holds them now
+        os.close(from_judge[1])
+        return ForkedJudge(pidfd, os.fdopen(to_judge[1], "wb"), os.fdopen(from_judge[0], "rb"))
+
+    def _fork(self, folder: str, stdin: int, stdout: int, stderr: int) -> int:
+        """The pidfd of a judge forked to serve the given pipe ends."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with ours, theirs:
             socket.send_fds(self.requests, [json.dumps({"folder": folder}).encode()],
@@ -131,7 +144,7 @@ class WarmJudge:
             for fd in fds:
                 os.close(fd)
             raise OSError(f"the warm judge could not fork a judge: {self.stderr_tail()}")
-        return ForkedJudge(fds[0])
+        return fds[0]
 
     def stderr_tail(self) -> str:
         self.errors.seek(0)
@@ -151,8 +164,8 @@ class WarmJudge:
 class ForkedJudge:
     """What ``JudgeProcess`` needs of a process (poll, kill, wait), through a pidfd: never a reused PID."""
 
-    def __init__(self, pidfd: int):
-        self.pidfd = pidfd
+    def __init__(self, pidfd: int, stdin, stdout):
+        self.pidfd, self.stdin, self.stdout = pidfd, stdin, stdout
 
     def poll(self):
         return 0 if select.select([self.pidfd], [], [], 0)[0] else None

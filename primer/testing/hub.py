@@ -32,6 +32,7 @@ from primer.accounts import (command_line, descendants, is_running, processes_of
                              remove_user)
 from primer.course import COURSE_ID
 from primer.hub.course_setup import STAFF_GROUP
+from primer.hub.server_ports import is_free
 
 PASSWORD_STUDENT = f"student-{secrets.token_urlsafe(12)}"
 PASSWORD_INSTRUCTOR = f"staff-{secrets.token_urlsafe(30)}"
@@ -55,16 +56,9 @@ def free_port_block(count: int = 4) -> int:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             base = probe.getsockname()[1]
-        if base + count >= 65535:
-            continue
-        try:
-            for offset in range(count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + offset))
+        if base + count < 65535 and all(is_free(base + offset) for offset in range(1, count)):
             return base
-        except OSError:
-            continue
-    raise RuntimeError("no block of free ports on 127.0.0.1")
+    raise RuntimeError(f"no block of {count} free ports on 127.0.0.1")
 
 
 class CourseHub:
