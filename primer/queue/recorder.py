@@ -18,7 +18,8 @@ record step's own (the trusted merge). Nothing of one job reaches the next:
 * every gradebook is opened and closed within its job; if one is still alive
   after the job, or the job raised, the recorder answers and exits, and the
   next job gets a fresh one;
-* the folder and the environment are set back after each job;
+* the folder and the environment are set back after each job, and after
+  JOBS_PER_RECORDER jobs a fresh recorder takes over;
 * on the queue's side (``Recorder``), a job that runs out of time or a
   recorder that dies is killed with everything it started, that job is
   reported failed as before, and the next job starts a fresh recorder.
@@ -44,6 +45,7 @@ log = logging.getLogger("primer.queue")
 JOB_FIELDS = {"assignment": str, "student": str, "submission": str, "result": str, "log": str,
               "show_scores": bool}
 ANSWER_BYTES = 1024 * 1024  # one answer line at most
+JOBS_PER_RECORDER = 500  # then a fresh one: whatever a library caches cannot grow for ever
 
 
 # --------------------------------------------------------------------------- the owner's side
@@ -60,8 +62,13 @@ def gradebooks_alive() -> int:
     """nbgrader Gradebooks still in memory after a job (each should be closed and gone)."""
     from nbgrader.api import Gradebook
 
-    gc.collect()
-    return sum(isinstance(o, Gradebook) for o in gc.get_objects())
+    def count() -> int:
+        return sum(isinstance(o, Gradebook) for o in gc.get_objects())
+
+    if not count():  # about 0.03 s; a full collection first would cost twice that
+        return 0
+    gc.collect()  # closed ones may only wait for the cycle collector
+    return count()
 
 
 def serve(course: Path) -> int:
@@ -71,7 +78,7 @@ def serve(course: Path) -> int:
     os.dup2(2, 1)  # whatever nbgrader prints goes to the log: stdout carries answers only
     folder, environment, mask = os.getcwd(), dict(os.environ), os.umask(0o022)
     os.umask(mask)
-    for line in sys.stdin:
+    for number, line in enumerate(sys.stdin, 1):
         try:
             job = read_job(line)
             answer = record_step.record(course, job["assignment"], job["student"],
@@ -87,10 +94,11 @@ def serve(course: Path) -> int:
         if alive:
             print(f"{alive} gradebook(s) outlived the job: the next job gets a fresh recorder",
                   file=sys.stderr, flush=True)
-        answers.write(json.dumps({**answer, "ends": bool(alive)}) + "\n")
+        ends = bool(alive) or number >= JOBS_PER_RECORDER
+        answers.write(json.dumps({**answer, "ends": ends}) + "\n")
         answers.flush()
-        if alive:
-            return 1
+        if ends:
+            return 1 if alive else 0
         os.chdir(folder)
         os.environ.clear()
         os.environ.update(environment)
