@@ -1,14 +1,17 @@
 """Grading on submit under a burst: N students submit within a minute (the grading queue, primer/queue).
 
     sudo .venv/bin/python benchmarks/queue_benchmark.py [--students 30] [--spread 60]
-        [--assignments 00_setup 01_prerequisites] [--configs cold:1 warm:2] [--cold] [--workers N]
+        [--assignments 00_setup 01_prerequisites] [--configs cold:1 warm:2 recorder:2] [--cold]
+        [--workers N] [--cpu]
     (make bench-queue; BENCH_ARGS="..." passes options)
 
-For each queue configuration (``cold:1``: a cold `primer grade-one` per
-submission and one worker, the queue until now; ``warm:2``: warm sandboxes,
-primer/queue/warm_pool.py, and two workers; ``--cold`` / ``--workers N``: only
-that one), starts the course hub as the tests do (real Unix users, a free port
-of 127.0.0.1, a throw-away runtime folder) with those queue settings, and for
+For each queue configuration (``cold:1``: a cold `primer grade-one` and a fresh
+record step per submission and one worker, the first queue; ``warm:2``: warm
+sandboxes, primer/queue/warm_pool.py, and two workers; ``recorder:2``: the same
+with the course's recorder kept running, primer/queue/recorder.py, the queue's
+defaults; ``--cold`` / ``--workers N``: only that one), starts the course hub
+as the tests do (real Unix users, a free port of 127.0.0.1, a throw-away
+runtime folder) with those queue settings, and for
 each assignment turns grading on with `primer queue enable`, lets every student
 fetch it, then has them submit one after another over ``--spread`` seconds with
 nbgrader's own submit, run as each student (as the Assignments panel does; two
@@ -16,11 +19,13 @@ in three with every answer right, the others with one wrong). Prints, side by
 side, the time from Submit to feedback released (median, 90th percentile,
 last), the wait before grading, one grading's time, and the hub's response
 time during the burst (its REST API and a page for a logged-in user, polled
-every half second). Everything is removed after.
+every half second); with ``--cpu``, the CPU per submission by kind of process
+(benchmarks/process_cpu.py). Everything is removed after.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import statistics
@@ -33,6 +38,8 @@ from pathlib import Path
 
 import nbformat
 import requests
+
+from process_cpu import ProcessCpu
 
 from primer.accounts import run_as
 from primer.course import find_repo, source_notebook
@@ -123,6 +130,8 @@ def burst(hub: CourseHub, assignment: str, args) -> dict:
     poller = threading.Thread(target=poll_hub, args=(hub, watcher, stop, samples), daemon=True)
     poller.start()
     before = {r["id"] for r in journal_rows(hub)}
+    sampler = ProcessCpu(hub.process.pid) if args.cpu else contextlib.nullcontext()
+    sampler.__enter__()
     burst_start = time.time()
     gap = args.spread / max(1, len(students) - 1)
     submitters = []
@@ -144,8 +153,10 @@ def burst(hub: CourseHub, assignment: str, args) -> dict:
         time.sleep(1)
     stop.set()
     poller.join()
+    sampler.__exit__(None, None, None)
     by_student = {r["student"]: r for r in rows}
     return {"students": len(students), "rows": rows, "samples": samples,
+            "cpu": sampler.by_kind() if args.cpu else {},
             "totals": [by_student[s.name]["finished_at"] - s.submitted_at for s in students
                        if s.name in by_student and by_student[s.name]["finished_at"]]}
 
@@ -164,11 +175,16 @@ def summary(outcome: dict) -> dict:
             "api p95 ms": percentile(api, 0.95) * 1000 if api else float("nan"),
             "hub failed": sum(1 for v in outcome["samples"]["api"] + outcome["samples"]["page"]
                               if v == float("inf")),
+            "cpu": outcome["cpu"],
             "not graded": [f"{r['student']}: {r['state']} {r['notes'][:120]}" for r in rows
                            if r["state"] != "graded"]}
 
 
 TARGET_P90 = {"00_setup": 15, "01_prerequisites": 45}
+# The queue's settings of each kind of configuration
+KINDS = {"cold": {"PRIMER_QUEUE_WARM": "0", "PRIMER_QUEUE_RECORDER": "0"},  # the queue at first
+         "warm": {"PRIMER_QUEUE_WARM": "1", "PRIMER_QUEUE_RECORDER": "0"},  # + warm sandboxes
+         "recorder": {"PRIMER_QUEUE_WARM": "1", "PRIMER_QUEUE_RECORDER": "1"}}  # + a kept recorder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,26 +196,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="give up waiting after this")
     parser.add_argument("--assignments", nargs="+", default=["00_setup", "01_prerequisites"])
     parser.add_argument("--configs", nargs="+", default=None,
-                        help="queue configurations side by side, cold|warm:WORKERS (default: "
-                             f"cold:1, the queue until now, and warm:{default_workers()}, its defaults now)")
+                        help="queue configurations side by side, cold|warm|recorder:WORKERS (default: "
+                             f"cold:1, the first queue, warm:{default_workers()} and "
+                             f"recorder:{default_workers()}, its defaults now)")
     parser.add_argument("--cold", action="store_true", help="only a cold grade-one per submission")
     parser.add_argument("--workers", type=int, help="only this many workers")
+    parser.add_argument("--cpu", action="store_true",
+                        help="also print where the CPU went, by kind of process (benchmarks/process_cpu.py)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("error: run as root (it creates Unix users): sudo make bench-queue", file=sys.stderr)
         return 1
     if args.cold or args.workers:
-        configs = [f"{'cold' if args.cold else 'warm'}:{args.workers or default_workers()}"]
+        configs = [f"{'cold' if args.cold else 'recorder'}:{args.workers or default_workers()}"]
     else:
-        configs = args.configs or ["cold:1", f"warm:{default_workers()}"]
+        configs = args.configs or ["cold:1", f"warm:{default_workers()}", f"recorder:{default_workers()}"]
     results: dict[tuple[str, str], dict] = {}
     for config in configs:
         kind, workers = config.split(":")
-        if kind not in ("cold", "warm") or not workers.isdigit():
-            parser.error(f"--configs {config}: write cold:N or warm:N")
+        if kind not in KINDS or not workers.isdigit():
+            parser.error(f"--configs {config}: write KIND:N, KIND one of {', '.join(KINDS)}")
         hub = CourseHub(REPO, prefix="qb", students=args.students + 1, PRIMER_IDLE_TIMEOUT="0",
                         PRIMER_QUEUE_PER_HOUR="10", PRIMER_RELEASE=",".join(args.assignments),
-                        PRIMER_QUEUE_WORKERS=workers, PRIMER_QUEUE_WARM="1" if kind == "warm" else "0")
+                        PRIMER_QUEUE_WORKERS=workers, **KINDS[kind])
         with hub.running():
             for assignment in args.assignments:
                 results[(config, assignment)] = summary(burst(hub, assignment, args))
@@ -217,8 +236,15 @@ def main(argv: list[str] | None = None) -> int:
         for note in row["not graded"]:
             print(f"      not graded: {note}")
         failed = failed or bool(row["not graded"]) or row["graded"] < row["of"]
-    print("  (cold: a fresh `primer grade-one` per submission, the queue until now; warm: warm "
-          "sandboxes, primer/queue/warm_pool.py; the number: PRIMER_QUEUE_WORKERS)")
+    for (config, assignment), row in results.items():
+        if row["cpu"]:
+            print(f"\n  CPU seconds per submission, {config} {assignment} (sampled every 0.1 s: a lower bound)")
+            for kind, (count, seconds) in row["cpu"].items():
+                print(f"    {kind:<22} {seconds / row['of']:6.2f} s   ({count} processes, {seconds:.0f} s in all)")
+    print("  (cold: a fresh `primer grade-one` and record step per submission, the first queue; warm: "
+          "warm sandboxes, primer/queue/warm_pool.py, and a fresh record step per submission; "
+          "recorder: warm sandboxes and the course's recorder kept running, primer/queue/recorder.py, "
+          "the queue's defaults; the number: PRIMER_QUEUE_WORKERS)")
     return 1 if failed else 0
 
 

@@ -55,7 +55,8 @@ async def grade_on_cluster(queue, backend: str, item, folder: Path, collected: P
                            release: Path, log_path: Path) -> list[str] | dict:
     """Run the dispatcher as the course owner; the journal's notes, or a failed answer when the
     queue's time limit ran out (the task is cancelled: SIGTERM, then the process tree killed)."""
-    from primer.accounts import chown_tree, kill_tree, user_environment
+    from primer.accounts import chown_tree
+    from primer.queue.as_owner import run_as_owner
 
     entry = pwd.getpwnam(queue.owner)
     chown_tree(folder, entry.pw_uid, entry.pw_gid)  # the owner reads the copy, writes the result
@@ -63,30 +64,24 @@ async def grade_on_cluster(queue, backend: str, item, folder: Path, collected: P
             "--course", str(queue.course), "--assignment", item.assignment, "--student", item.student,
             "--release", str(release), "--submission", str(collected),
             "--result", str(folder / "result"), "--name", folder.name]
-    env = user_environment(entry, {"JUPYTER_CONFIG_PATH": queue.staff_config_path,
-                                   **{k: os.environ[k] for k in CLUSTER_ENVIRONMENT if k in os.environ}})
+    env = {"JUPYTER_CONFIG_PATH": queue.staff_config_path,
+           **{k: os.environ[k] for k in CLUSTER_ENVIRONMENT if k in os.environ}}
+
+    def started(process):  # the queue stops it too when the service stops
+        queue.processes[item.id] = process
+
     with open(log_path, "wb") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=log_file, stdin=asyncio.subprocess.DEVNULL,
-            cwd=str(queue.course), env=env, user=entry.pw_uid, group=entry.pw_gid,
-            extra_groups=os.getgrouplist(entry.pw_name, entry.pw_gid), start_new_session=True)
-    queue.processes[item.id] = process
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), queue.settings.timeout)
-    except asyncio.TimeoutError:
-        process.send_signal(signal.SIGTERM)  # it cancels its task on the cluster
-        try:
-            await asyncio.wait_for(process.wait(), CANCEL_SECONDS)
-        except asyncio.TimeoutError:
-            kill_tree(process.pid)
-            await process.wait()
+        # Out of time: SIGTERM first, so that it cancels its task on the cluster.
+        done = await run_as_owner(queue.owner, argv, cwd=queue.course, env=env, stderr=log_file,
+                                  timeout=queue.settings.timeout, grace=CANCEL_SECONDS, started=started)
+    if done.timed_out:
         return {"status": "failed", "notes": [
             f"grading on {backend} took longer than {queue.settings.timeout} s (waiting for the "
             "cluster included) and was cancelled"]}
     try:
-        return [str(note)[:400] for note in json.loads(out.decode().strip().splitlines()[-1])["notes"]][:5]
+        return [str(note)[:400] for note in json.loads(done.out.decode().strip().splitlines()[-1])["notes"]][:5]
     except (ValueError, IndexError, KeyError, TypeError):
-        return [f"the {backend} dispatcher ended without a word (exit {process.returncode}): "
+        return [f"the {backend} dispatcher ended without a word (exit {done.returncode}): "
                 f"see {log_path}"]
 
 

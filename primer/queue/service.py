@@ -32,6 +32,7 @@ from primer.queue.cluster_dispatch import grade_on_cluster, queue_backend
 from primer.queue.collect import InboundReader
 from primer.queue.feedback import write_notice
 from primer.queue.journal import Journal, Submission
+from primer.queue.recorder import Recorder
 from primer.queue.settings import QueueSettings, queue_folder
 from primer.queue.warm_pool import WarmPool
 
@@ -73,6 +74,11 @@ class GradingQueue:
         self.release_lock = asyncio.Lock()
         self.warm = WarmPool(self.logs, settings.workers, SLOT_OFFSET + settings.workers) \
             if settings.warm else None
+        # The record step, as the course owner: kept running between submissions (one per course)
+        self.recorder = Recorder(owner, self.course, {
+            "JUPYTER_CONFIG_PATH": staff_config_path,
+            "PRIMER_EXCHANGE_ROOT": str(self.exchange_course.parent)},
+            self.logs / "recorder.log", RECORD_TIMEOUT, keep=settings.keep_recorder)
 
     # ------------------------------------------------------------------ seeing submissions
 
@@ -234,58 +240,31 @@ class GradingQueue:
         return answer
 
     async def _record(self, item: Submission, folder: Path, collected: Path) -> dict:
-        from primer.accounts import chown_tree, user_environment
+        from primer.accounts import chown_tree
 
         entry = pwd.getpwnam(self.owner)
         chown_tree(folder, entry.pw_uid, entry.pw_gid)
         show = self.journal.enabled().get(item.assignment, {}).get("show_scores")
         show = self.settings.show_scores if show is None else bool(show)
-        argv = [sys.executable, "-m", "primer.queue.record", "--course", str(self.course),
-                "--assignment", item.assignment, "--student", item.student,
-                "--submission", str(collected), "--result", str(folder / "result"),
-                "--log", str(self.logs / f"{folder.name}.log")]
-        env = user_environment(entry, {"JUPYTER_CONFIG_PATH": self.staff_config_path,
-                                       "PRIMER_EXCHANGE_ROOT": str(self.exchange_course.parent)})
-        process = await asyncio.create_subprocess_exec(
-            *argv, *([] if show else ["--hide-scores"]), stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, cwd=str(self.course), env=env, user=entry.pw_uid,
-            group=entry.pw_gid, extra_groups=os.getgrouplist(entry.pw_name, entry.pw_gid))
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), RECORD_TIMEOUT)
-        except asyncio.TimeoutError:
-            process.kill()
-            await process.wait()
-            return {"status": "failed", "notes": ["recording the result took too long"]}
-        lines = out.decode(errors="replace").strip().splitlines()
-        if process.returncode != 0 or not lines:
-            (self.logs / f"{folder.name}.record.log").write_bytes(err[-20_000:])
-            return {"status": "failed", "notes": [
-                "recording the result failed: " + err.decode(errors="replace").strip()[-400:]]}
-        answer = json.loads(lines[-1])
-        answer["recorded"] = answer.get("status") in ("graded", "failed")
-        return answer
+        return await self.recorder.record(
+            {"assignment": item.assignment, "student": item.student, "submission": str(collected),
+             "result": str(folder / "result"), "log": str(self.logs / f"{folder.name}.log"),
+             "show_scores": show}, failure_log=self.logs / f"{folder.name}.record.log")
 
     async def class_report(self, assignment: str) -> tuple[bool, str]:
         """(done, page or what went wrong): `primer report` of ``assignment``, made as the course
         owner (the gradebook and the autograded notebooks are theirs; root never parses them)."""
-        from primer.accounts import user_environment
+        from primer.queue.as_owner import run_as_owner
 
-        entry = pwd.getpwnam(self.owner)
-        env = user_environment(entry, {"JUPYTER_CONFIG_PATH": self.staff_config_path})
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "primer.report.page", assignment, "--course", str(self.course),
-            "--output", "-", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL, cwd=str(self.course), env=env, user=entry.pw_uid,
-            group=entry.pw_gid, extra_groups=os.getgrouplist(entry.pw_name, entry.pw_gid))
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), RECORD_TIMEOUT)
-        except asyncio.TimeoutError:
-            process.kill()
-            await process.wait()
+        done = await run_as_owner(
+            self.owner, [sys.executable, "-m", "primer.report.page", assignment, "--course",
+                         str(self.course), "--output", "-"],
+            cwd=self.course, env={"JUPYTER_CONFIG_PATH": self.staff_config_path}, timeout=RECORD_TIMEOUT)
+        if done.timed_out:
             return False, "making the report took too long"
-        if process.returncode != 0:
-            return False, err.decode(errors="replace").strip()[-1000:]
-        return True, out.decode(errors="replace")
+        if done.returncode != 0:
+            return False, done.err.decode(errors="replace").strip()[-1000:]
+        return True, done.out.decode(errors="replace")
 
     def assignments(self) -> list[str]:
         """The course's released assignments (each has a class report)."""
@@ -342,6 +321,7 @@ class GradingQueue:
                 kill_tree(process.pid)
         if self.warm is not None:
             self.warm.stop()
+        self.recorder.kill()
 
     def status(self) -> dict:
         items = self.journal.all()

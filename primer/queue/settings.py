@@ -16,6 +16,10 @@ PRIMER_QUEUE_SHOW_SCORES    1: feedback shows the provisional score;        1
 PRIMER_QUEUE_WARM           1: grade in warm sandboxes, started ahead and   1
                             used once (primer/queue/warm_pool.py); 0: start
                             a cold ``primer grade-one`` per submission
+PRIMER_QUEUE_RECORDER       1: record results in the course's recorder,     1
+                            kept running between submissions
+                            (primer/queue/recorder.py); 0: a fresh record
+                            step per submission
 PRIMER_QUEUE_PORT           the service's port on 127.0.0.1                 PRIMER_HUB_PORT + 4
 ==========================  ==============================================  =====================
 """
@@ -61,6 +65,7 @@ class QueueSettings:
     timeout: int = 900
     show_scores: bool = True
     warm: bool = True
+    keep_recorder: bool = True
 
     @classmethod
     def from_environment(cls) -> "QueueSettings":
@@ -73,6 +78,7 @@ class QueueSettings:
             timeout=_integer("PRIMER_QUEUE_TIMEOUT", 900, 10),
             show_scores=_switch("PRIMER_QUEUE_SHOW_SCORES"),
             warm=_switch("PRIMER_QUEUE_WARM"),
+            keep_recorder=_switch("PRIMER_QUEUE_RECORDER"),
         )
 
 
