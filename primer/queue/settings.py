@@ -16,6 +16,11 @@ PRIMER_QUEUE_SHOW_SCORES    1: feedback shows the provisional score;        1
 PRIMER_QUEUE_WARM           1: grade in warm sandboxes, started ahead and   1
                             used once (primer/queue/warm_pool.py); 0: start
                             a cold ``primer grade-one`` per submission
+PRIMER_QUEUE_WARM_IDLE      seconds without a submission to an assignment   600
+                            before its warm sandboxes are stopped (the next
+                            submission starts them again)
+PRIMER_QUEUE_WARM_RELEASES  assignments submitted to recently that keep     2
+                            warm sandboxes
 PRIMER_QUEUE_PORT           the service's port on 127.0.0.1                 PRIMER_HUB_PORT + 4
 ==========================  ==============================================  =====================
 """
@@ -61,6 +66,8 @@ class QueueSettings:
     timeout: int = 900
     show_scores: bool = True
     warm: bool = True
+    warm_idle: int = 600
+    warm_releases: int = 2
 
     @classmethod
     def from_environment(cls) -> "QueueSettings":
@@ -73,6 +80,8 @@ class QueueSettings:
             timeout=_integer("PRIMER_QUEUE_TIMEOUT", 900, 10),
             show_scores=_switch("PRIMER_QUEUE_SHOW_SCORES"),
             warm=_switch("PRIMER_QUEUE_WARM"),
+            warm_idle=_integer("PRIMER_QUEUE_WARM_IDLE", 600, 1),
+            warm_releases=_integer("PRIMER_QUEUE_WARM_RELEASES", 2, 1),
         )
 
 
