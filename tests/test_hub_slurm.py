@@ -323,4 +323,4 @@ def test_a_clean_stop_cancels_the_queues_slurm_task_and_the_submission_is_graded
              "the submission graded after the restart")
     row = rows_of(hub, student.name)[-1]
     assert row["state"] == "graded" and row["recorded"] == 1 and row["attempts"] == 1, row
-    assert "the queue stopped while this was being graded" in row["notes"], row["notes"]
+    assert "the hub stopped while this was being graded" in row["notes"], row["notes"]

@@ -41,7 +41,7 @@ RECORD_TIMEOUT = 300
 # On a clean stop, how long the cluster dispatchers get to cancel their tasks (scancel, or the
 # Job deleted) before they are killed: the hub sends SIGTERM to the service after 10 s.
 STOP_CANCEL_SECONDS = 8
-STOPPED_NOTE = ("the queue stopped while this was being graded; graded again from the start "
+STOPPED_NOTE = ("the hub stopped while this was being graded; graded again from the start "
                 "when it started again")
 HARDENED = "primer.grading.sandbox.SandboxedExecute"
 
