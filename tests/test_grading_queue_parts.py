@@ -60,6 +60,21 @@ def test_an_interrupted_grading_is_graded_again_then_given_up(journal):
     assert "interrupted 3 times" in " ".join(journal.get(item.id).notes)
 
 
+def test_a_grading_cut_short_by_clean_stops_is_never_given_up(journal):
+    """A clean stop puts the grading back without counting it: hub restarts lose nothing."""
+    journal.add("e", "ada", "a1", "t")
+    (item,) = journal.pending()
+    for _ in range(MAX_ATTEMPTS + 2):
+        journal.start(item.id)
+        journal.put_back(item.id, "stopped")
+        journal.recover()
+    assert (journal.get(item.id).state, journal.get(item.id).attempts) == ("waiting", 0)
+    journal.start(item.id)
+    journal.finish(item.id, "graded", recorded=True)
+    journal.put_back(item.id, "stopped")  # a grading already finished stays finished
+    assert journal.get(item.id).state == "graded"
+
+
 def test_the_limit_counts_each_grading_once_in_its_window(journal):
     for n in range(3):
         journal.add(f"e{n}", "ada", "a1", "t")

@@ -141,3 +141,99 @@ def test_a_warm_kernel_has_the_releases_libraries_loaded_but_no_names_bound(tmp_
     assert "LOADED True" in printed, printed  # imported ahead, in the warm kernel
     names = printed.split("NAMES", 1)[1].split("LOADED")[0]
     assert "'colorsys'" not in names and "'sys'" in names, printed
+
+
+def running_of(pool: WarmPool, accounts=(FIRST_ACCOUNT, FIRST_ACCOUNT + 1)) -> list[int]:
+    """Every process the pool keeps: standbys, their kernels (sandbox accounts), warm judges."""
+    import pwd
+
+    from primer.accounts import is_running, processes_of
+
+    pids = [s.process.pid for s in pool.ready if s.process is not None]
+    pids += [judge.process.pid for judges in pool.judges.values() for judge in judges]
+    pids += [pid for account in accounts for pid in processes_of(pwd.getpwnam(sandbox_account(account)).pw_uid)]
+    return [pid for pid in pids if is_running(pid)]
+
+
+def test_warm_sandboxes_stop_after_a_quiet_period_and_the_next_submission_is_still_graded(tmp_path):
+    """Standbys hold a kernel per notebook (hundreds of MiB each for the course's notebooks):
+    after ``idle`` seconds without a submission they are stopped, with the warm judges; the
+    next submission starts them again and is graded as before."""
+    course = tiny_course(tmp_path / "course")
+    release = prepare_release(course.root, ASSIGNMENT, tmp_path / "release")
+    notebook = answered(nbformat.read(release / "release" / ASSIGNMENT / NOTEBOOK, as_version=4))
+    for student in ("ada", "bob"):
+        write_submission(tmp_path / "submitted" / student / ASSIGNMENT, notebook)
+
+    async def quiet_between_two_gradings():
+        pool = WarmPool(tmp_path, 1, FIRST_ACCOUNT, idle=3)
+        try:
+            scratch = tmp_path / "scratch-ada"
+            scratch.mkdir()
+            ada, _, _ = await grade(pool, release, tmp_path / "submitted" / "ada" / ASSIGNMENT, scratch)
+            await asyncio.gather(*(s.ready for s in pool.ready))  # the next one is started at once
+            kept = running_of(pool)
+            for _ in range(40):  # the quiet period, and the time to stop them
+                await asyncio.sleep(0.5)
+                if not pool.ready and not running_of(pool):
+                    break
+            after_quiet = (list(pool.ready), dict(pool.judges), [p for p in kept if is_running(p)])
+            scratch = tmp_path / "scratch-bob"
+            scratch.mkdir()
+            bob, _, _ = await grade(pool, release, tmp_path / "submitted" / "bob" / ASSIGNMENT, scratch)
+            return ada, kept, after_quiet, bob
+        finally:
+            await pool.close()
+
+    from primer.accounts import is_running
+
+    ada, kept, (ready, judges, still_running), bob = asyncio.run(quiet_between_two_gradings())
+    assert len(kept) >= 3, kept  # a standby, its kernel and a judge, before the quiet period
+    assert (ready, judges, still_running) == ([], {}, []), "warm sandboxes kept after the quiet period"
+    for result in (ada, bob):
+        assert result["success"], result["error"]
+        assert result["notebooks"]["tiny"]["scores"] == {**result["notebooks"]["tiny"]["scores"], **FULL}
+
+
+def test_two_assignments_submitted_in_turn_keep_their_warm_sandboxes(tmp_path):
+    """Students submit two assignments in turn: each keeps its standby (the pool follows the
+    releases submitted to recently, not only the last one), so none is thrown away half-warm
+    and each submission finds one ready."""
+    course = tiny_course(tmp_path / "course")
+    other = "tiny2"
+    (course.root / "source" / other).mkdir()
+    nbformat.write(nbformat.read(course.root / "source" / ASSIGNMENT / NOTEBOOK, as_version=4),
+                   course.root / "source" / other / NOTEBOOK)
+    course.generate(other)
+    releases = {name: prepare_release(course.root, name, tmp_path / f"release-{name}")
+                for name in (ASSIGNMENT, other)}
+    for name, release in releases.items():
+        notebook = answered(nbformat.read(release / "release" / name / NOTEBOOK, as_version=4))
+        for student in ("ada", "bob"):
+            write_submission(tmp_path / "submitted" / student / name, notebook)
+
+    async def in_turn():
+        pool = WarmPool(tmp_path, 1, FIRST_ACCOUNT)
+        found_ready, results = [], []
+        try:
+            for student, name in (("ada", ASSIGNMENT), ("ada", other), ("bob", ASSIGNMENT), ("bob", other)):
+                await asyncio.gather(*(s.ready for s in pool.ready))  # what is kept has had time
+                found_ready.append(sorted(_assignment_of(s.release) for s in pool.ready if s.is_ready()))
+                scratch = tmp_path / f"scratch-{student}-{name}"
+                scratch.mkdir()
+                results.append((await grade(pool, releases[name], tmp_path / "submitted" / student / name,
+                                            scratch))[0])
+            return found_ready, results
+        finally:
+            await pool.close()
+
+    found_ready, results = asyncio.run(in_turn())
+    # Before the third and fourth submissions, both assignments had a warm sandbox ready.
+    assert found_ready[2:] == [[ASSIGNMENT, other]] * 2, found_ready
+    for result in results:
+        assert result["success"], result["error"]
+        assert result["notebooks"]["tiny"]["scores"] == {**result["notebooks"]["tiny"]["scores"], **FULL}
+
+
+def _assignment_of(release: Path) -> str:
+    return next(p.name for p in (release / "release").iterdir() if p.is_dir())

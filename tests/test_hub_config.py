@@ -173,9 +173,12 @@ def test_servers_start_a_few_at_a_time_and_may_wait_in_line(env):
     assert c.CourseSpawner.start_limit == 2 * os.cpu_count()
     # the wait in line counts towards start_timeout, the start-up itself to http_timeout
     assert c.CourseSpawner.start_timeout == 600 and c.Spawner.http_timeout == 120
+    # nobody waiting in the line is turned away by JupyterHub's own throttle (test_hub_start_queue.py)
+    assert c.JupyterHub.concurrent_spawn_limit == 0
     env.setenv("PRIMER_START_LIMIT", "0")
     c = configured()
     assert c.CourseSpawner.start_limit == 0
+    assert "concurrent_spawn_limit" not in c.JupyterHub  # no line: JupyterHub's throttle stays
     assert "start_timeout" not in c.CourseSpawner and c.Spawner.start_timeout == 120
 
 

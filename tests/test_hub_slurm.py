@@ -271,3 +271,56 @@ def test_a_server_that_dies_in_its_job_is_reported_at_once(slurm_hub):
     log = slurm_hub.log()
     assert f"{user.name}'s server job" in log and "ended before the server started" in log, log[-3000:]
     assert not [j for j in jobs_of(slurm_hub, user.name) if j["state"] in ("RUNNING", "PENDING")]
+
+
+def test_a_clean_stop_cancels_the_queues_slurm_task_and_the_submission_is_graded_after_restart(
+        slurm_hub, student):
+    """The hub stops (and with it the grading queue) while the queue's task runs on Slurm: the
+    task is cancelled, not left running for nobody; the submission waits in the journal, with
+    this attempt not counted, and is graded once the hub is back. (Last in the module: it
+    restarts the hub.)"""
+    from test_grading_queue import answered, primer_queue, rows_of, submit
+
+    hub = slurm_hub
+    settings = hub.runtime / "etc" / "course" / "nbgrader_config.py"
+    original = settings.read_text()
+    settings.write_text(original + '\nc.ClusterGrading.queue_backend = "slurm"\n')
+    student.start_server()  # stopped by an earlier test
+    if not (Path(pwd.getpwnam(student.name).pw_dir) / "primer" / ASSIGNMENT).is_dir():
+        student.assignment_action("fetch", ASSIGNMENT)  # run on its own
+    assert primer_queue(hub, "enable", ASSIGNMENT).returncode == 0
+    # The task runs until `until`: long enough to be running when the hub stops, over by the
+    # time the hub is back (the same submission is graded again then).
+    until = time.time() + 75
+    time.sleep(1.1)
+    before = len(rows_of(hub, student.name))
+    submit(student, answered(student, {"voxel-volume": f"import time\ntime.sleep(max(0, {until} - "
+                                                        "time.time()))\nraise NotImplementedError()"}))
+
+    def queue_jobs() -> list[tuple[str, str, str]]:
+        jobs = subprocess.run(["squeue", "-h", "-u", hub.instructor, "-o", "%F|%T|%k"], env=hub.env,
+                              capture_output=True, text=True, check=True)
+        return [tuple(line.split("|")) for line in jobs.stdout.splitlines()
+                if line.split("|")[2].startswith("primer-queue:")]
+
+    def running_task():
+        rows = rows_of(hub, student.name)
+        return len(rows) > before and [job for job in queue_jobs() if job[1] == "RUNNING"]
+    try:
+        (job, _, comment), = wait_for(running_task, 120, "the queue's task running on Slurm", every=0.3)
+        hub.stop()
+    finally:
+        settings.write_text(original)
+    assert time.time() < until - 10, "too slow to tell: the task would have ended by itself by now"
+    assert queue_jobs() == [], f"the queue's Slurm task {job} ({comment}) outlived the queue"
+    row = rows_of(hub, student.name)[-1]
+    assert (row["state"], row["attempts"]) == ("waiting", 0), row
+    runs = hub.course / ".primer-cluster" / "runs"
+    assert not runs.exists() or not any(runs.iterdir()), "the cancelled run's copy was left behind"
+
+    hub.start()
+    wait_for(lambda: rows_of(hub, student.name)[-1]["state"] in ("graded", "failed"), 240,
+             "the submission graded after the restart")
+    row = rows_of(hub, student.name)[-1]
+    assert row["state"] == "graded" and row["recorded"] == 1 and row["attempts"] == 1, row
+    assert "the hub stopped while this was being graded" in row["notes"], row["notes"]

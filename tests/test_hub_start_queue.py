@@ -107,3 +107,59 @@ def test_servers_listen_below_the_ports_kernels_are_given():
             take_port(range(busy, busy + 2), held)
         give_back(first, held)
         assert take_port(range(busy, busy + 2), held) == first
+
+
+RUSH = 110  # more than JupyterHub's default concurrent_spawn_limit (100), with a margin for the
+#            few servers of the line that come up while the requests are still arriving
+
+
+@pytest.mark.hub
+@pytest.mark.root
+def test_more_students_than_jupyterhubs_throttle_wait_in_line_and_none_is_refused(hub):
+    """JupyterHub counts everyone waiting in the line as "spawning"; with its default throttle of
+    100 the 101st student of a rush was refused (429 "Too many users trying to log in") instead
+    of waiting. On the course hub (a line of 2 per core) every one of 110 start requests is taken."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pwd
+
+    from primer.accounts import ensure_user, processes_of, remove_user
+    from primer.testing.hub import PASSWORD_INSTRUCTOR, HubUser, wait_for
+
+    admin = HubUser(hub, hub.instructor)
+    assert admin.login(PASSWORD_INSTRUCTOR).status_code == 200
+    admin.create_token()
+    names = [f"pt-line-{i}" for i in range(1, RUSH + 1)]
+    hub.extra_accounts.extend(names)  # removed at the session's end even if this test fails
+    with ThreadPoolExecutor(8) as pool:  # the accounts exist already: the requests come fast
+        list(pool.map(ensure_user, names))
+    assert admin.api("POST", "/hub/api/users", json={"usernames": names}).status_code == 201
+
+    def start(name: str) -> int:
+        return admin.api("POST", f"/hub/api/users/{name}/server", timeout=60).status_code
+
+    def stop(name: str) -> int:
+        return admin.api("DELETE", f"/hub/api/users/{name}/server", timeout=60).status_code
+
+    def settled(name: str) -> bool:
+        model = admin.api("GET", f"/hub/api/users/{name}").json()
+        return not model["pending"] and not model["servers"]
+
+    try:
+        with ThreadPoolExecutor(RUSH) as pool:
+            answers = list(pool.map(start, names))
+        refused = [name for name, code in zip(names, answers) if code == 429]
+        assert not refused, f"{len(refused)} of {RUSH} refused with 429 instead of waiting in line"
+        assert set(answers) <= {201, 202}, answers
+    finally:  # nobody waits for 110 servers: the line is cut short and every server stopped
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(stop, names))
+        for name in names:
+            wait_for(lambda: settled(name), 60, f"{name}'s server stopped")
+            admin.api("DELETE", f"/hub/api/users/{name}")
+        time.sleep(2)  # a server whose start was cut short ends within a second or two
+        left = [name for name in names if processes_of(pwd.getpwnam(name).pw_uid)]
+        for name in names:
+            remove_user(name)
+            hub.extra_accounts.remove(name)
+    assert not left, f"servers of the rush still running after their stop: {left}"

@@ -69,6 +69,13 @@ def configure(c, repo: Path, runtime: HubRuntime | None = None) -> HubRuntime:
     c.CourseSpawner.start_limit = runtime.start_limit
     if runtime.start_limit:
         c.CourseSpawner.start_timeout = 600
+        # JupyterHub's own throttle (429 "Too many users trying to log in") counts everyone in
+        # the line as "spawning": with its default of 100, the 101st student of a rush would be
+        # turned away instead of waiting. The line is the bound now (start_limit start at once;
+        # each person waits in it at most start_timeout, and holds one place: no named servers).
+        # Slurm's servers do not use this line: there JupyterHub's throttle stays.
+        if runtime.spawner == "local":
+            c.JupyterHub.concurrent_spawn_limit = 0
     c.Spawner.http_timeout = 120
     if runtime.spawner == "slurm":
         from primer.hub.slurm_spawner import configure_slurm_spawner

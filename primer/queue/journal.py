@@ -6,9 +6,10 @@ rescan after a restart never adds it twice. A row moves
     waiting -> grading -> graded | failed        (deferred: over the student's limit, waits)
     refused                                      (the entry failed collect's checks)
 
-and only the service changes it. A row left in ``grading`` by a hub that
-stopped or crashed goes back to ``waiting`` when the service starts
-(``recover``): it is graded again from the start and recorded once. Which
+and only the service changes it. A grading cut short by a clean stop goes
+back to ``waiting`` at once (``put_back``); a row left in ``grading`` by a
+crash goes back to ``waiting`` when the service starts (``recover``): either
+way it is graded again from the start and recorded once. Which
 assignments the queue grades is kept here too (``primer queue enable``), so
 the switch works on a running hub.
 """
@@ -180,6 +181,13 @@ class Journal:
             (state, time.time(), int(recorded), score, max_score,
              json.dumps(list(dict.fromkeys(old.notes + list(notes)))), json.dumps(list(flags)),
              submission_id))
+
+    def put_back(self, submission_id: int, note: str) -> None:
+        """A grading the service cut short on a clean stop: waiting again, and the attempt not
+        counted (the stop was not the submission's doing; ``recover`` counts crashes)."""
+        self.db.execute("UPDATE submissions SET state='waiting', attempts=MAX(attempts-1, 0) "
+                        "WHERE id=? AND state='grading'", (submission_id,))
+        self.add_note(submission_id, note)
 
     def recover(self) -> list[Submission]:
         """Gradings a stopped service left unfinished: back to waiting (or failed, if they keep

@@ -39,6 +39,11 @@ from primer.queue.warm_pool import WarmPool
 log = logging.getLogger("primer.queue")
 SLOT_OFFSET = 50  # sandbox accounts primer-sandbox50.. : never those of a class autograde
 RECORD_TIMEOUT = 300
+# On a clean stop, how long the cluster dispatchers get to cancel their tasks (scancel, or the
+# Job deleted) before they are killed: the hub sends SIGTERM to the service after 10 s.
+STOP_CANCEL_SECONDS = 8
+STOPPED_NOTE = ("the hub stopped while this was being graded; graded again from the start "
+                "when it started again")
 HARDENED = "primer.grading.sandbox.SandboxedExecute"
 
 
@@ -68,11 +73,14 @@ class GradingQueue:
         self.reader = InboundReader(course_config(self.course), self.exchange_course)
         self.running: dict[int, asyncio.Task] = {}  # submission id -> its grading
         self.processes: dict[int, asyncio.subprocess.Process] = {}  # submission id -> its unit
+        self.on_cluster: set[int] = set()  # submission ids whose unit is a cluster dispatcher
+        self.recording: set[int] = set()  # submission ids in their record step
         self.slots: dict[int, int] = {}  # submission id -> its worker's sandbox slot
         self.ignored: set[str] = set()  # submitted before the assignment was enabled
         self.releases: dict[str, tuple] = {}  # assignment -> (its release's stamp, grading release)
         self.release_lock = asyncio.Lock()
-        self.warm = WarmPool(self.logs, settings.workers, SLOT_OFFSET + settings.workers) \
+        self.warm = WarmPool(self.logs, settings.workers, SLOT_OFFSET + settings.workers,
+                             idle=settings.warm_idle, releases=settings.warm_releases) \
             if settings.warm else None
         # The record step, as the course owner: kept running between submissions (one per course)
         self.recorder = Recorder(owner, self.course, {
@@ -225,19 +233,31 @@ class GradingQueue:
             if standby is not None:  # its account swept, its folder wiped, the next one started
                 await self.warm.done(standby)
         _append_outcome(folder / "result", self.logs / f"{folder.name}.log")
-        return await self._record(item, folder, collected)
+        return await self._record_once(item, folder, collected)
 
     async def _grade_on_cluster(self, backend: str, item: Submission, folder: Path, collected: Path,
                                 release: Path) -> dict:
         """One task on the cluster c.ClusterGrading.queue_backend names, then the same record step."""
         log_path = self.logs / f"{folder.name}.log"
-        notes = await grade_on_cluster(self, backend, item, folder, collected, release, log_path)
+        self.on_cluster.add(item.id)  # a clean stop cancels its task on the cluster (``stop``)
+        try:
+            notes = await grade_on_cluster(self, backend, item, folder, collected, release, log_path)
+        finally:
+            self.on_cluster.discard(item.id)
         if isinstance(notes, dict):
             return notes  # out of time: cancelled, like a local unit that ran too long
         _append_outcome(folder / "result", log_path)
-        answer = await self._record(item, folder, collected)
+        answer = await self._record_once(item, folder, collected)
         answer["notes"] = [*notes, *answer.get("notes", [])]
         return answer
+
+    async def _record_once(self, item: Submission, folder: Path, collected: Path) -> dict:
+        """The record step, which a clean stop lets finish (``stop``): never cut half-way."""
+        self.recording.add(item.id)
+        try:
+            return await self._record(item, folder, collected)
+        finally:
+            self.recording.discard(item.id)
 
     async def _record(self, item: Submission, folder: Path, collected: Path) -> dict:
         from primer.accounts import chown_tree
@@ -314,14 +334,38 @@ class GradingQueue:
                 log.exception("the queue's loop failed; trying again")
             await asyncio.sleep(every)
 
-    def stop(self) -> None:
-        """Stop every unit now; their submissions are graded again at the next start."""
-        for process in list(self.processes.values()):
-            if process.returncode is None:
-                kill_tree(process.pid)
-        if self.warm is not None:
+    async def stop(self) -> None:
+        """Stop every grading now; their submissions wait again in the journal and are graded
+        at the next start. A task on a cluster is cancelled there: its dispatcher gets SIGTERM
+        and cancels it (scancel; the Job deleted), then is killed; a local unit is killed."""
+        if self.warm is not None:  # first: a grading cut short gives its standby back, none starts
             self.warm.stop()
-        self.recorder.kill()
+        recording = {i: task for i, task in self.running.items() if i in self.recording}
+        cut_short = [i for i in self.running if i not in recording]
+        processes, on_cluster = dict(self.processes), set(self.on_cluster)
+        for submission_id in cut_short:
+            self.running[submission_id].cancel()  # never finished in the journal: put back below
+        dispatchers = []
+        for submission_id, process in processes.items():
+            if process.returncode is not None:
+                continue
+            if submission_id in on_cluster:
+                process.send_signal(signal.SIGTERM)
+                dispatchers.append(process)
+            else:
+                kill_tree(process.pid)
+        for submission_id in cut_short:  # before any wait: the hub kills the service after 10 s
+            self.journal.put_back(submission_id, STOPPED_NOTE)
+        waited = [asyncio.ensure_future(p.wait()) for p in dispatchers] + list(recording.values())
+        if waited:  # dispatchers cancelling their tasks, record steps finishing
+            await asyncio.wait(waited, timeout=STOP_CANCEL_SECONDS)
+        for process in dispatchers:
+            kill_tree(process.pid)
+        for submission_id, grading in recording.items():
+            if not grading.done():
+                grading.cancel()
+                self.journal.put_back(submission_id, STOPPED_NOTE)  # only a row still 'grading' moves
+        self.recorder.kill()  # last: the record steps above finish in it
 
     def status(self) -> dict:
         items = self.journal.all()
@@ -412,7 +456,7 @@ async def serve() -> None:
     runner = asyncio.ensure_future(queue.run())
     await stopping.wait()
     runner.cancel()
-    queue.stop()
+    await queue.stop()
     log.info("grading queue stopped; unfinished gradings are done again at the next start")
 
 

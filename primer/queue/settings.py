@@ -20,6 +20,11 @@ PRIMER_QUEUE_RECORDER       1: record results in the course's recorder,     1
                             kept running between submissions
                             (primer/queue/recorder.py); 0: a fresh record
                             step per submission
+PRIMER_QUEUE_WARM_IDLE      seconds without a submission to an assignment   600
+                            before its warm sandboxes are stopped (the next
+                            submission starts them again)
+PRIMER_QUEUE_WARM_RELEASES  assignments submitted to recently that keep     2
+                            warm sandboxes
 PRIMER_QUEUE_PORT           the service's port on 127.0.0.1                 PRIMER_HUB_PORT + 4
 ==========================  ==============================================  =====================
 """
@@ -66,6 +71,8 @@ class QueueSettings:
     show_scores: bool = True
     warm: bool = True
     keep_recorder: bool = True
+    warm_idle: int = 600
+    warm_releases: int = 2
 
     @classmethod
     def from_environment(cls) -> "QueueSettings":
@@ -79,6 +86,8 @@ class QueueSettings:
             show_scores=_switch("PRIMER_QUEUE_SHOW_SCORES"),
             warm=_switch("PRIMER_QUEUE_WARM"),
             keep_recorder=_switch("PRIMER_QUEUE_RECORDER"),
+            warm_idle=_integer("PRIMER_QUEUE_WARM_IDLE", 600, 1),
+            warm_releases=_integer("PRIMER_QUEUE_WARM_RELEASES", 2, 1),
         )
 
 

@@ -4,8 +4,14 @@ The queue (primer/queue/service.py) grades each submission in a *standby*
 (primer.grading.standby): a unit process that has already imported nbgrader
 and started its sandboxed kernels, with the release's imports done, before the
 submission arrived. The pool keeps one standby ready per worker for the
-release being graded, and one warm judge per notebook of that release
-(primer.grading.judge_zygote: each test judge is a fresh fork of it).
+release submitted to last, and one warm judge per notebook of that release
+(primer.grading.judge_zygote: each test judge is a fresh fork of it); the
+releases submitted to just before it (``releases`` in all) keep theirs too,
+as far as free sandbox accounts allow, so two assignments submitted in turn
+do not throw each other's standbys away. A release with no submission for
+``idle`` seconds (10 minutes by default) has its standbys and judges stopped:
+the next submission to it starts them again (and is graded in the first one,
+as soon as it is ready).
 
 Isolation, one student from the next:
 
@@ -43,6 +49,8 @@ READY_TIMEOUT = 600  # seconds a standby may take to start its kernels
 # next submission runs below the gradings under way, until it is handed its submission.
 GRADING_NICENESS, STANDBY_NICENESS = 10, 15
 BROKEN_PAUSE = 300  # seconds without warm sandboxes of a release after one failed to start
+IDLE_SECONDS = 600  # without a submission to a release, its standbys are stopped (PRIMER_QUEUE_WARM_IDLE)
+RELEASES_KEPT = 2  # releases submitted to recently that keep standbys (PRIMER_QUEUE_WARM_RELEASES)
 
 
 @dataclass
@@ -64,32 +72,75 @@ class Standby:
 
 
 class WarmPool:
-    def __init__(self, logs: Path, size: int, first_account: int, wait: float = 900):
+    def __init__(self, logs: Path, size: int, first_account: int, wait: float = 900,
+                 idle: float = IDLE_SECONDS, releases: int = RELEASES_KEPT):
+        """``size`` standbys per release; ``idle``: seconds without a submission to a release
+        before its standbys and judges are stopped; ``releases``: how many releases submitted to
+        recently keep standbys (students submitting two assignments in turn cause no churn)."""
         self.logs, self.size, self.wait = Path(logs), size, wait
+        self.idle, self.releases = idle, max(1, releases)
         self.free = list(range(first_account, first_account + 2 * size))
         self.ready: list[Standby] = []
+        self.in_use: list[Standby] = []  # taken for a submission, until ``done``
         self.judges: dict[Path, list] = {}  # release -> its warm judges (judge_zygote.WarmJudge)
-        self.target: Path | None = None  # the release standbys are made for
+        self.recent: dict[Path, float] = {}  # release -> its last submission (monotonic), oldest first
         self.broken_at: dict[Path, float] = {}  # release -> when a standby of it failed to start
+        self.watcher: asyncio.Task | None = None  # retires releases gone quiet
+        self.stopped = False
 
     # ------------------------------------------------------------------ standbys
     def prepare(self, release: Path) -> None:
-        """Keep ``size`` standbys ready for ``release`` from now on."""
-        if release != self.target:
-            self.target = release
-            for standby in [s for s in self.ready if s.release != release]:
-                self.ready.remove(standby)
-                asyncio.ensure_future(self.done(standby))
-        if time.monotonic() - self.broken_at.get(release, -BROKEN_PAUSE) < BROKEN_PAUSE:
-            return  # its last standby failed: the queue grades cold for a while, no restart loop
-        while self.free and sum(s.release == release for s in self.ready) < self.size:
-            self.ready.append(self._start(release))
+        """A submission to ``release`` now: keep ``size`` standbys ready for it from now on (and
+        for the other releases submitted to recently, while accounts are free)."""
+        self.recent.pop(release, None)
+        self.recent[release] = time.monotonic()
+        while len(self.recent) > self.releases:
+            self.retire(next(iter(self.recent)))  # the one submitted to longest ago
+        if self.watcher is None or self.watcher.done():
+            self.watcher = asyncio.ensure_future(self._watch())
+        self.fill()
+
+    def fill(self) -> None:
+        """Start standbys for the recent releases, the latest first, while accounts are free."""
+        if self.stopped:
+            return
+        for release in sorted(self.recent, key=self.recent.get, reverse=True):
+            if time.monotonic() - self.broken_at.get(release, -BROKEN_PAUSE) < BROKEN_PAUSE:
+                continue  # its last standby failed: the queue grades cold for a while, no restart loop
+            while self.free and sum(s.release == release for s in self.ready) < self.size:
+                self.ready.append(self._start(release))
+
+    def retire(self, release: Path) -> None:
+        """No standbys for ``release`` any more (gone quiet, or pushed out by newer ones); its
+        warm judges stop once no grading uses them."""
+        self.recent.pop(release, None)
+        for standby in [s for s in self.ready if s.release == release]:
+            self.ready.remove(standby)
+            asyncio.ensure_future(self.done(standby))
+        self._stop_judges_if_unused(release)
+
+    async def _watch(self) -> None:
+        """Retire each release that had no submission for ``idle`` seconds: its standbys hold a
+        kernel per notebook each (hundreds of MiB) that nobody may need for hours."""
+        while self.recent and not self.stopped:
+            await asyncio.sleep(min(self.idle / 2, 30))
+            now = time.monotonic()
+            for release in [r for r, last in self.recent.items() if now - last >= self.idle]:
+                log.info("no submission to %s for %d s: its warm sandboxes are stopped until the next",
+                         _assignment(release), self.idle)
+                self.retire(release)
 
     async def take(self, release: Path) -> Standby:
         """A standby for ``release``: a ready one, else one started now (used at once)."""
         self.prepare(release)
-        alive = [s for s in self.ready if s.release == release
-                 and (s.process is None or s.process.returncode is None)]
+        alive = self._alive(release)
+        if not alive and not self.free:  # every account holds another release's standby: free one
+            others = [s for s in self.ready if s.release != release]
+            if others:
+                oldest = min(others, key=lambda s: self.recent.get(s.release, 0.0))
+                self.ready.remove(oldest)
+                await self.done(oldest)  # its fill() starts one for this release, the latest
+                alive = self._alive(release)
         started = [s for s in alive if s.is_ready()]
         if not (started or alive):
             if not self.free or release in self.broken_at and time.monotonic() - self.broken_at[release] < BROKEN_PAUSE:
@@ -99,8 +150,13 @@ class WarmPool:
             self.ready += alive
         standby = (started or alive)[0]
         self.ready.remove(standby)
-        self.prepare(release)  # the next one starts now, under another account
+        self.in_use.append(standby)
+        self.fill()  # the next one starts now, under another account
         return standby
+
+    def _alive(self, release: Path) -> list[Standby]:
+        return [s for s in self.ready if s.release == release
+                and (s.process is None or s.process.returncode is None)]
 
     async def run(self, standby: Standby, job: dict) -> asyncio.subprocess.Process:
         """Hand ``job`` (submission, scratch, result, student, log) to ``standby``: its process."""
@@ -126,8 +182,11 @@ class WarmPool:
                 shutil.copyfile(standby.folder / "standby.log", self.logs / f"{standby.folder.name}.log")
         shutil.rmtree(standby.folder, ignore_errors=True)
         self.free.append(standby.account)
-        if self.target is not None:
-            self.prepare(self.target)
+        if standby in self.in_use:
+            self.in_use.remove(standby)
+        if standby.release not in self.recent:
+            self._stop_judges_if_unused(standby.release)
+        self.fill()
 
     def _start(self, release: Path) -> Standby:
         account = self.free.pop(0)
@@ -184,15 +243,25 @@ class WarmPool:
                     os.setpriority(os.PRIO_PROCESS, judge.process.pid, GRADING_NICENESS)
         return self.judges[release]
 
+    def _stop_judges_if_unused(self, release: Path) -> None:
+        if release not in self.recent and not any(s.release == release for s in self.in_use + self.ready):
+            for judge in self.judges.pop(release, []):
+                judge.stop()
+
     async def close(self) -> None:
         """Throw away every standby and stop the warm judges (no new standby is started)."""
-        self.target = None
+        self.stopped = True
+        self.recent.clear()
         while self.ready:
             await self.done(self.ready.pop())
         self.stop()
 
     def stop(self) -> None:
         """Stop every standby and warm judge (the service is stopping)."""
+        self.stopped = True  # a grading cut short gives its standby back: none is started again
+        self.recent.clear()
+        if self.watcher is not None:
+            self.watcher.cancel()
         for standby in self.ready:
             if standby.process is not None:
                 kill_tree(standby.process.pid)
