@@ -184,8 +184,7 @@ class WarmPool:
         self.free.append(standby.account)
         if standby in self.in_use:
             self.in_use.remove(standby)
-        if standby.release not in self.recent:
-            self._stop_judges_if_unused(standby.release)
+        self._stop_judges_if_unused(standby.release)
         self.fill()
 
     def _start(self, release: Path) -> Standby:
