@@ -1,15 +1,17 @@
 """Grading on submit under a burst: N students submit within a minute (the grading queue, primer/queue).
 
     sudo .venv/bin/python benchmarks/queue_benchmark.py [--students 30] [--spread 60]
-        [--assignments 00_setup 01_prerequisites] [--configs cold:1 warm:2 recorder:2] [--cold]
+        [--assignments 00_setup 01_prerequisites] [--configs cold:1 recorder:2 zygote:2] [--cold]
         [--workers N] [--cpu]
     (make bench-queue; BENCH_ARGS="..." passes options)
 
 For each queue configuration (``cold:1``: a cold `primer grade-one` and a fresh
 record step per submission and one worker, the first queue; ``warm:2``: warm
 sandboxes, primer/queue/warm_pool.py, and two workers; ``recorder:2``: the same
-with the course's recorder kept running, primer/queue/recorder.py, the queue's
-defaults; ``--cold`` / ``--workers N``: only that one), starts the course hub
+with the course's recorder kept running, primer/queue/recorder.py;
+``zygote:2``: the same with each kernel a fork of a kernel zygote that did the
+notebook's imports once, primer/grading/kernel_zygote.py, the queue's defaults;
+``--cold`` / ``--workers N``: only that one), starts the course hub
 as the tests do (real Unix users, a free port of 127.0.0.1, a throw-away
 runtime folder) with those queue settings, and for
 each assignment turns grading on with `primer queue enable`, lets every student
@@ -183,8 +185,9 @@ def summary(outcome: dict) -> dict:
 TARGET_P90 = {"00_setup": 15, "01_prerequisites": 45}
 # The queue's settings of each kind of configuration
 KINDS = {"cold": {"PRIMER_QUEUE_WARM": "0", "PRIMER_QUEUE_RECORDER": "0"},  # the queue at first
-         "warm": {"PRIMER_QUEUE_WARM": "1", "PRIMER_QUEUE_RECORDER": "0"},  # + warm sandboxes
-         "recorder": {"PRIMER_QUEUE_WARM": "1", "PRIMER_QUEUE_RECORDER": "1"}}  # + a kept recorder
+         "warm": {"PRIMER_QUEUE_WARM": "1", "PRIMER_QUEUE_RECORDER": "0", "PRIMER_QUEUE_ZYGOTE": "0"},  # + warm sandboxes
+         "recorder": {"PRIMER_QUEUE_WARM": "1", "PRIMER_QUEUE_RECORDER": "1", "PRIMER_QUEUE_ZYGOTE": "0"},  # + a kept recorder
+         "zygote": {"PRIMER_QUEUE_WARM": "1", "PRIMER_QUEUE_RECORDER": "1", "PRIMER_QUEUE_ZYGOTE": "1"}}  # + forked kernels
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="give up waiting after this")
     parser.add_argument("--assignments", nargs="+", default=["00_setup", "01_prerequisites"])
     parser.add_argument("--configs", nargs="+", default=None,
-                        help="queue configurations side by side, cold|warm|recorder:WORKERS (default: "
-                             f"cold:1, the first queue, warm:{default_workers()} and "
-                             f"recorder:{default_workers()}, its defaults now)")
+                        help="queue configurations side by side, cold|warm|recorder|zygote:WORKERS "
+                             f"(default: cold:1, the first queue, recorder:{default_workers()} and "
+                             f"zygote:{default_workers()}, its defaults now)")
     parser.add_argument("--cold", action="store_true", help="only a cold grade-one per submission")
     parser.add_argument("--workers", type=int, help="only this many workers")
     parser.add_argument("--cpu", action="store_true",
@@ -208,9 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: run as root (it creates Unix users): sudo make bench-queue", file=sys.stderr)
         return 1
     if args.cold or args.workers:
-        configs = [f"{'cold' if args.cold else 'recorder'}:{args.workers or default_workers()}"]
+        configs = [f"{'cold' if args.cold else 'zygote'}:{args.workers or default_workers()}"]
     else:
-        configs = args.configs or ["cold:1", f"warm:{default_workers()}", f"recorder:{default_workers()}"]
+        configs = args.configs or ["cold:1", f"recorder:{default_workers()}", f"zygote:{default_workers()}"]
     results: dict[tuple[str, str], dict] = {}
     for config in configs:
         kind, workers = config.split(":")
@@ -243,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {kind:<22} {seconds / row['of']:6.2f} s   ({count} processes, {seconds:.0f} s in all)")
     print("  (cold: a fresh `primer grade-one` and record step per submission, the first queue; warm: "
           "warm sandboxes, primer/queue/warm_pool.py, and a fresh record step per submission; "
-          "recorder: warm sandboxes and the course's recorder kept running, primer/queue/recorder.py, "
+          "recorder: warm sandboxes and the course's recorder kept running, primer/queue/recorder.py; "
+          "zygote: the same, each kernel forked from a kernel zygote, primer/grading/kernel_zygote.py, "
           "the queue's defaults; the number: PRIMER_QUEUE_WORKERS)")
     return 1 if failed else 0
 

@@ -123,6 +123,26 @@ def _system_binds() -> list[str]:
     return args
 
 
+def sandbox_environment() -> dict[str, str]:
+    """The whole environment of a kernel in the sandbox."""
+    venv_bin = str(Path(sys.prefix) / "bin")
+    environment = {
+        "PATH": f"{venv_bin}:/usr/bin:/bin", "HOME": "/tmp/home", "LANG": "C.UTF-8",
+        "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+        "NILEARN_DATA": "/tmp/nilearn_data", "PYTHONDONTWRITEBYTECODE": "1",
+        # The kernel's folder (the submission) is never importable: Python -m and
+        # IPython both leave the working folder off sys.path; no user site either.
+        "PYTHONSAFEPATH": "1", "PYTHONNOUSERSITE": "1",
+        # One thread per library: parallel graders on few cores would oversubscribe.
+        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION", "autograde"),
+    }
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine-specific safety settings
+        if name in os.environ:
+            environment[name] = os.environ[name]
+    return environment
+
+
 def _threads_of(uid: int) -> int:
     total = 0
     for process in psutil.process_iter(["uids", "num_threads"]):
@@ -213,32 +233,13 @@ class SandboxProvisioner(LocalProvisioner):
         if bwrap is None:
             raise SandboxError("bubblewrap is not installed: apt-get install bubblewrap "
                                "(scripts/bootstrap installs it as root)")
-        venv_bin = str(Path(sys.prefix) / "bin")
-        environment = {
-            "PATH": f"{venv_bin}:/usr/bin:/bin", "HOME": "/tmp/home", "LANG": "C.UTF-8",
-            "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
-            "NILEARN_DATA": "/tmp/nilearn_data", "PYTHONDONTWRITEBYTECODE": "1",
-            # The kernel's folder (the submission) is never importable: Python -m and
-            # IPython both leave the working folder off sys.path; no user site either.
-            "PYTHONSAFEPATH": "1", "PYTHONNOUSERSITE": "1",
-            # One thread per library: parallel graders on few cores would oversubscribe.
-            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION", "autograde"),
-        }
-        for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine-specific safety settings
-            if name in os.environ:
-                environment[name] = os.environ[name]
+        environment = sandbox_environment()
         join_cgroup = self._memory_cgroup_prefix() if identity else []
         drop = []
         if identity:
             drop = ["setpriv", f"--reuid={identity[0]}", f"--regid={identity[1]}", "--clear-groups",
                     "--inh-caps=-all", "--"]
-        # RLIMIT_NPROC counts every thread of the account: a dedicated sandbox
-        # account starts from zero, our own account (not root) from what it runs now.
-        processes = self.max_processes + (0 if identity else _threads_of(os.getuid()))
-        limits = ["prlimit", f"--as={self.memory_limit}", f"--nproc={processes}",
-                  f"--fsize={self.max_file_size}", "--nofile=1024", "--core=0",
-                  f"--cpu={self.max_cpu_seconds}", "--"]
+        limits = ["prlimit", *(f"--{name}={value}" for name, value in self.rlimits(identity).items()), "--"]
         wall = ["timeout", "--signal=KILL", str(self.wall_seconds)]
         # Order matters: a later mount hides what an earlier one put beneath it, so
         # /tmp comes first (a course or its venv may live under /tmp), and the
@@ -256,10 +257,21 @@ class SandboxProvisioner(LocalProvisioner):
                    "--clearenv"]
         for name, value in environment.items():
             sandbox += ["--setenv", name, value]
-        # Inside: copy the submission into its tmpfs folder (links never followed), then the kernel.
-        start = [sys.executable, "-m", "primer.grading.sandbox_start", SUBMISSION_VIEW, str(submission),
-                 str(self.max_copied_file), "--"]
-        return [*join_cgroup, *drop, *limits, *wall, *sandbox, "--", *start, *kernel_cmd]
+        return [*join_cgroup, *drop, *limits, *wall, *sandbox, "--", *self._inside(kernel_cmd, submission)]
+
+    def _inside(self, kernel_cmd, submission: Path) -> list[str]:
+        """What runs in the sandbox: copy the submission into its tmpfs folder (links never
+        followed), then the kernel."""
+        return [sys.executable, "-m", "primer.grading.sandbox_start", SUBMISSION_VIEW, str(submission),
+                str(self.max_copied_file), "--", *kernel_cmd]
+
+    def rlimits(self, identity) -> dict[str, int]:
+        """The kernel's resource limits, by prlimit's names."""
+        # RLIMIT_NPROC counts every thread of the account: a dedicated sandbox
+        # account starts from zero, our own account (not root) from what it runs now.
+        processes = self.max_processes + (0 if identity else _threads_of(os.getuid()))
+        return {"as": self.memory_limit, "nproc": processes, "fsize": self.max_file_size,
+                "nofile": 1024, "core": 0, "cpu": self.max_cpu_seconds}
 
     def seal_sockets(self) -> None:
         """Once the kernel's sockets exist, take its folder back: the kernel cannot fill it.

@@ -1,6 +1,6 @@
 """A warm sandbox: one grading unit started ahead, used for exactly one submission, then thrown away.  [TRUSTED SIDE]
 
-    python -m primer.grading.standby --release RELEASE --slot N [--judges FD,...] [--wait S]
+    python -m primer.grading.standby --release RELEASE --slot N [--judges FD,...] [--zygotes FD,...] [--wait S]
 
 Started by the grading queue (primer/queue/warm_pool.py) before a submission
 is there, it pays ahead what a cold ``primer grade-one`` pays per submission:
@@ -8,7 +8,10 @@ the interpreter, nbgrader's imports, and one sandboxed kernel per notebook of
 the release, started in the sandbox as account ``primer-sandboxN``
 (primer.grading.sandbox) with the release's own imports already done
 (``warm_imports``: each in a namespace of its own, so the notebook still
-imports every name it uses). Its judges are forks of the queue's warm judges
+imports every name it uses). Where the queue keeps a kernel zygote for a
+notebook (``--zygotes``, primer.grading.kernel_zygote), its kernel is a fork of
+that process, which did those imports once for every standby. Its judges are
+forks of the queue's warm judges
 (primer.grading.judge_zygote), whose request sockets it inherits (``--judges``,
 in the order of ``unit.judge_plans``).
 
@@ -29,11 +32,16 @@ import argparse
 import json
 import os
 import select
+import socket
 import sys
 import threading
 from pathlib import Path
 
-from primer.grading.sandbox import SandboxKernelSpecManager, SandboxProvisioner
+from traitlets import Integer
+
+from primer.grading.kernel_zygote import ZygoteError, fork_kernel, placeholder_command, placeholder_pid
+from primer.grading.sandbox import (SUBMISSION_VIEW, SandboxError, SandboxKernelSpecManager, SandboxProvisioner,
+                                    _sandbox_identity, sandbox_environment)
 
 STANDBY_FOLDER = "/run/primer-work"  # the kernel's own folder (a tmpfs) inside a warm sandbox
 PROVISIONER_NAME = "primer-standby"  # entry point in pyproject.toml
@@ -42,7 +50,52 @@ _standby: dict[str, object] = {}  # notebook name -> its warm kernel's manager, 
 
 class StandbyProvisioner(SandboxProvisioner):
     """The sandbox of primer.grading.sandbox, started before its submission is known: the kernel
-    works in an empty tmpfs folder and its read-only view stays empty until ``hand_over``."""
+    works in an empty tmpfs folder and its read-only view stays empty until ``hand_over``.
+
+    With a kernel zygote (``zygote_fd``, primer.grading.kernel_zygote), the sandbox is started the
+    same way but runs a placeholder, and the kernel is a fork of the zygote that enters it."""
+
+    zygote_fd = Integer(-1, config=True, help="Request socket of this notebook's kernel zygote; -1: none.")
+    _life: socket.socket | None = None  # the standby's end of the placeholder's socket
+    _kernel_args: list[str] = []
+
+    def _inside(self, kernel_cmd, submission: Path) -> list[str]:
+        if self.zygote_fd < 0 or _sandbox_identity() is None or list(kernel_cmd[1:3]) != ["-m", "ipykernel_launcher"]:
+            return super()._inside(kernel_cmd, submission)
+        self._life, placeholder = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._life.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self._placeholder_end = placeholder
+        self._kernel_args = list(kernel_cmd[3:])
+        self._submission = submission
+        return placeholder_command(placeholder.fileno())
+
+    async def pre_launch(self, **kwargs):
+        kwargs = await super().pre_launch(**kwargs)
+        if self._life is not None:
+            kwargs["pass_fds"] = (self._placeholder_end.fileno(),)
+        return kwargs
+
+    async def launch_kernel(self, cmd, **kwargs):
+        info = await super().launch_kernel(cmd, **kwargs)
+        if self._life is None:
+            return info
+        self._placeholder_end.close()
+        try:
+            pid = placeholder_pid(self._life, timeout=60)
+            identity = _sandbox_identity()
+            fork_kernel(self.zygote_fd, {
+                "pid": pid, "uid": identity[0], "gid": identity[1],
+                "cgroup_procs": [str(g / "cgroup.procs") for g in (self._cgroup.groups if self._cgroup else [])],
+                "rlimits": self.rlimits(identity), "environment": sandbox_environment(),
+                "cwd": str(self._submission), "view": SUBMISSION_VIEW,
+                "max_copied_file": self.max_copied_file, "kernel_args": self._kernel_args}, self._life)
+        except (OSError, ZygoteError) as error:
+            self._stop_kernel()
+            raise SandboxError(f"the warm kernel could not start: {error}") from error
+        finally:
+            self._life.close()
+            self._life = None
+        return info
 
     def _kernel_folder(self, kwargs) -> Path:
         return Path(STANDBY_FOLDER)
@@ -53,7 +106,6 @@ class StandbyProvisioner(SandboxProvisioner):
     def hand_over(self, executor, folder: Path) -> None:
         """Give the kernel ``folder``'s files (never its notebooks); start the notebook's clock."""
         from primer.accounts import chown_tree
-        from primer.grading.sandbox import SUBMISSION_VIEW, SandboxError, _sandbox_identity
 
         view = self._workdir / "submission"  # empty, mounted read-only in the sandbox
         SandboxProvisioner._fill_view(self, folder, view)
@@ -76,11 +128,15 @@ class StandbyProvisioner(SandboxProvisioner):
 
 
 class StandbyKernelSpecManager(SandboxKernelSpecManager):
-    """Kernel specs as installed, each launched through ``StandbyProvisioner``."""
+    """Kernel specs as installed, each launched through ``StandbyProvisioner`` (forked from the
+    kernel zygote on ``zygote_fd``, if one is given)."""
+
+    zygote_fd = Integer(-1)
 
     def get_kernel_spec(self, kernel_name):
         spec = super().get_kernel_spec(kernel_name)
-        spec.metadata = {**spec.metadata, "kernel_provisioner": {"provisioner_name": PROVISIONER_NAME}}
+        spec.metadata = {**spec.metadata, "kernel_provisioner": {
+            "provisioner_name": PROVISIONER_NAME, "config": {"zygote_fd": self.zygote_fd}}}
         return spec
 
 
@@ -97,8 +153,9 @@ def take_standby_kernel(notebook: str | None):
 
 # --------------------------------------------------------------------------- the process
 
-def start_kernels(release: Path, wait: float) -> None:
-    """One warm kernel per notebook of the release, its imports done."""
+def start_kernels(release: Path, wait: float, zygotes: list[int]) -> None:
+    """One warm kernel per notebook of the release, its imports done (forks of the queue's kernel
+    zygotes, one request socket per notebook in order, where given)."""
     from jupyter_core.utils import run_sync
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -110,11 +167,12 @@ def start_kernels(release: Path, wait: float) -> None:
     notebook_timeout = config.get("SandboxedExecute", {}).get("notebook_timeout", 600)
     config.SandboxProvisioner.wall_seconds = int(wait + notebook_timeout + 60)
 
-    for path in sorted((release / "release").glob("*/*.ipynb")):
+    for index, path in enumerate(sorted((release / "release").glob("*/*.ipynb"))):
         notebook = read_release(path)
         name = notebook.metadata.get("kernelspec", {}).get("name") or "python3"
         km = SandboxedKernelManager(kernel_name=name, config=config)
-        km.kernel_spec_manager = StandbyKernelSpecManager(parent=km)
+        km.kernel_spec_manager = StandbyKernelSpecManager(
+            parent=km, zygote_fd=zygotes[index] if index < len(zygotes) else -1)
         run_sync(km.start_kernel)()
         client = km.client()
         client.start_channels()
@@ -167,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--release", required=True, type=Path)
     parser.add_argument("--slot", required=True, type=int, help="sandbox account primer-sandboxN")
     parser.add_argument("--judges", default="", help="request sockets of warm judges, in plan order")
+    parser.add_argument("--zygotes", default="",
+                        help="request sockets of kernel zygotes, one per notebook in name order")
     parser.add_argument("--wait", type=float, default=600, help="seconds to wait for a job, then quit")
     args = parser.parse_args(argv)
     os.environ["PRIMER_SANDBOX_SLOT"] = str(args.slot)
@@ -180,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     release = args.release.resolve()
     shared_judges(release, [int(fd) for fd in args.judges.split(",") if fd])
     try:
-        start_kernels(release, args.wait)
+        start_kernels(release, args.wait, [int(fd) for fd in args.zygotes.split(",") if fd])
         print("ready", file=to_queue, flush=True)
         to_queue.close()
         if not select.select([sys.stdin], [], [], args.wait)[0]:

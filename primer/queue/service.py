@@ -80,7 +80,8 @@ class GradingQueue:
         self.releases: dict[str, tuple] = {}  # assignment -> (its release's stamp, grading release)
         self.release_lock = asyncio.Lock()
         self.warm = WarmPool(self.logs, settings.workers, SLOT_OFFSET + settings.workers,
-                             idle=settings.warm_idle, releases=settings.warm_releases) \
+                             idle=settings.warm_idle, releases=settings.warm_releases,
+                             zygotes=settings.zygotes) \
             if settings.warm else None
         # The record step, as the course owner: kept running between submissions (one per course)
         self.recorder = Recorder(owner, self.course, {

@@ -16,6 +16,10 @@ PRIMER_QUEUE_SHOW_SCORES    1: feedback shows the provisional score;        1
 PRIMER_QUEUE_WARM           1: grade in warm sandboxes, started ahead and   1
                             used once (primer/queue/warm_pool.py); 0: start
                             a cold ``primer grade-one`` per submission
+PRIMER_QUEUE_ZYGOTE         1: the kernels of warm sandboxes are forks of  1
+                            one process per notebook that did its imports
+                            once (primer/grading/kernel_zygote.py); 0: each
+                            kernel does them itself
 PRIMER_QUEUE_RECORDER       1: record results in the course's recorder,     1
                             kept running between submissions
                             (primer/queue/recorder.py); 0: a fresh record
@@ -70,6 +74,7 @@ class QueueSettings:
     timeout: int = 900
     show_scores: bool = True
     warm: bool = True
+    zygotes: bool = True
     keep_recorder: bool = True
     warm_idle: int = 600
     warm_releases: int = 2
@@ -85,6 +90,7 @@ class QueueSettings:
             timeout=_integer("PRIMER_QUEUE_TIMEOUT", 900, 10),
             show_scores=_switch("PRIMER_QUEUE_SHOW_SCORES"),
             warm=_switch("PRIMER_QUEUE_WARM"),
+            zygotes=_switch("PRIMER_QUEUE_ZYGOTE"),
             keep_recorder=_switch("PRIMER_QUEUE_RECORDER"),
             warm_idle=_integer("PRIMER_QUEUE_WARM_IDLE", 600, 1),
             warm_releases=_integer("PRIMER_QUEUE_WARM_RELEASES", 2, 1),

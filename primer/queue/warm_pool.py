@@ -73,16 +73,20 @@ class Standby:
 
 class WarmPool:
     def __init__(self, logs: Path, size: int, first_account: int, wait: float = 900,
-                 idle: float = IDLE_SECONDS, releases: int = RELEASES_KEPT):
+                 idle: float = IDLE_SECONDS, releases: int = RELEASES_KEPT, zygotes: bool = True):
         """``size`` standbys per release; ``idle``: seconds without a submission to a release
         before its standbys and judges are stopped; ``releases``: how many releases submitted to
-        recently keep standbys (students submitting two assignments in turn cause no churn)."""
+        recently keep standbys (students submitting two assignments in turn cause no churn);
+        ``zygotes``: the standbys' kernels are forks of a kernel zygote per notebook of the release
+        (primer.grading.kernel_zygote), which did the notebook's imports once."""
         self.logs, self.size, self.wait = Path(logs), size, wait
         self.idle, self.releases = idle, max(1, releases)
         self.free = list(range(first_account, first_account + 2 * size))
         self.ready: list[Standby] = []
         self.in_use: list[Standby] = []  # taken for a submission, until ``done``
         self.judges: dict[Path, list] = {}  # release -> its warm judges (judge_zygote.WarmJudge)
+        self.use_zygotes = zygotes
+        self.zygotes: dict[Path, list] = {}  # release -> its kernel zygotes, one per notebook
         self.recent: dict[Path, float] = {}  # release -> its last submission (monotonic), oldest first
         self.broken_at: dict[Path, float] = {}  # release -> when a standby of it failed to start
         self.watcher: asyncio.Task | None = None  # retires releases gone quiet
@@ -194,13 +198,15 @@ class WarmPool:
         folder.chmod(0o711)  # the sandbox account reaches its sockets folder below
         judges = self._judges(release)
         fds = [judge.requests.fileno() for judge in judges]
+        zygote_fds = [zygote.requests.fileno() for zygote in self.zygotes.get(release, [])]
         log_file = open(folder / "standby.log", "wb")  # its kernels' start; kept if it fails
         starting = asyncio.create_subprocess_exec(
             "nice", "-n", str(STANDBY_NICENESS), sys.executable, "-m", "primer.grading.standby",
             "--release", str(release), "--slot", str(account), "--wait", str(self.wait),
-            "--judges", ",".join(map(str, fds)), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=log_file, start_new_session=True,
-            cwd=str(folder), pass_fds=fds, env={**os.environ, "TMPDIR": str(folder)})
+            "--judges", ",".join(map(str, fds)), "--zygotes", ",".join(map(str, zygote_fds)),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log_file,
+            start_new_session=True, cwd=str(folder), pass_fds=fds + zygote_fds,
+            env={**os.environ, "TMPDIR": str(folder)})
         standby = Standby(account, release, folder, None)
         standby.ready = asyncio.ensure_future(self._started(standby, starting, log_file))
         return standby
@@ -226,26 +232,33 @@ class WarmPool:
 
     # ------------------------------------------------------------------ judges
     def _judges(self, release: Path) -> list:
-        """The warm judges of ``release`` (started at its first use); those of an older release
-        of the same assignment are stopped (a standby still holding one falls back to a cold judge)."""
+        """The warm judges of ``release`` (started at its first use, with its kernel zygotes);
+        those of an older release of the same assignment are stopped (a standby still holding
+        one falls back to a cold judge, or a cold kernel)."""
         from primer.grading.judge_zygote import WarmJudge
+        from primer.grading.kernel_zygote import KernelZygote, release_imports
         from primer.grading.unit import judge_plans
 
         if release not in self.judges:
             assignment = _assignment(release)
             for old in [r for r in self.judges if _assignment(r) == assignment]:
-                for judge in self.judges.pop(old):
-                    judge.stop()
+                self._stop_warm_processes(old)
             self.judges[release] = [WarmJudge(plan) for plan in judge_plans(release)]
-            for judge in self.judges[release]:  # its forks, the judges, inherit it
+            self.zygotes[release] = ([KernelZygote(imports) for imports in release_imports(release)]
+                                     if self.use_zygotes else [])
+            for warm in self.judges[release] + self.zygotes[release]:  # its forks inherit it
                 with contextlib.suppress(OSError):
-                    os.setpriority(os.PRIO_PROCESS, judge.process.pid, GRADING_NICENESS)
+                    os.setpriority(os.PRIO_PROCESS, warm.process.pid, GRADING_NICENESS)
         return self.judges[release]
 
     def _stop_judges_if_unused(self, release: Path) -> None:
         if release not in self.recent and not any(s.release == release for s in self.in_use + self.ready):
-            for judge in self.judges.pop(release, []):
-                judge.stop()
+            self._stop_warm_processes(release)
+
+    def _stop_warm_processes(self, release: Path) -> None:
+        """Stop the warm judges and kernel zygotes of ``release``."""
+        for warm in self.judges.pop(release, []) + self.zygotes.pop(release, []):
+            warm.stop()
 
     async def close(self) -> None:
         """Throw away every standby and stop the warm judges (no new standby is started)."""
@@ -264,10 +277,8 @@ class WarmPool:
         for standby in self.ready:
             if standby.process is not None:
                 kill_tree(standby.process.pid)
-        for judges in self.judges.values():
-            for judge in judges:
-                judge.stop()
-        self.judges.clear()
+        for release in list(self.judges):
+            self._stop_warm_processes(release)
 
 
 def _assignment(release: Path) -> str:
