@@ -18,6 +18,7 @@ KINDS = (
     ("standby unit", "primer.grading.standby"),
     ("cold unit", "grade-one"),
     ("kernel", "ipykernel"),
+    ("kernel zygote", "primer.grading.kernel_zygote"),  # and, as a sandbox account, its forked kernels
     ("judge", "primer.grading.judge"),
     ("queue service", "primer.queue.service"),
     ("user servers", "jupyterhub-singleuser"),
@@ -26,11 +27,11 @@ KINDS = (
 )
 
 
-def kind_of(cmdline: list[str]) -> str:
+def kind_of(cmdline: list[str], uid: int = 0) -> str:
     line = " ".join(cmdline)
     for kind, marker in KINDS:
         if marker in line:
-            return kind
+            return "kernel" if kind == "kernel zygote" and uid != 0 else kind  # a fork: the kernel
     return "other: " + (cmdline[0].rsplit("/", 1)[-1] if cmdline else "?")
 
 
@@ -66,7 +67,7 @@ class ProcessCpu:
                         times = process.cpu_times()
                         cpu = times.user + times.system
                         if key not in self.seen:
-                            self.seen[key] = [kind_of(process.cmdline()), cpu if first else 0.0, cpu]
+                            self.seen[key] = [kind_of(process.cmdline(), process.uids().real), cpu if first else 0.0, cpu]
                         self.seen[key][2] = cpu
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     continue

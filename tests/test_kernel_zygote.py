@@ -9,7 +9,6 @@ from __future__ import annotations
 import grp
 import json
 import os
-from pathlib import Path
 
 import psutil
 import pytest
@@ -17,7 +16,7 @@ from jupyter_core.utils import run_sync
 
 from primer.grading.kernel_zygote import KernelZygote
 from primer.grading.sandbox import SandboxedKernelManager, sandbox_account
-from primer.grading.standby import StandbyKernelSpecManager
+from primer.grading.standby import StandbyKernelSpecManager, warm_kernel
 
 pytestmark = pytest.mark.root  # kernels run as a sandbox account of their own
 SLOT = 93  # primer-sandbox93: this test's own
@@ -148,3 +147,18 @@ print(open("/proc/{zygote.process.pid}/environ").read() if os.path.exists("/proc
     finally:
         stop(km, client)
     assert not sandbox_descendants(zygote), "a forked kernel outlived its shutdown"
+
+
+def test_a_zygote_that_cannot_fork_leaves_the_standby_a_kernel_of_its_own(zygote, capfd):
+    from traitlets.config import Config
+
+    zygote.process.kill()
+    zygote.process.wait()
+    km = warm_kernel("python3", Config(), ["import numpy as np"], zygote.requests.fileno())
+    client = km.client()
+    client.start_channels()
+    try:
+        assert run(client, "import numpy as np\nprint(np.add(40, 2))").strip() == "42"
+    finally:
+        stop(km, client)
+    assert "the kernel zygote gave no kernel" in capfd.readouterr().err

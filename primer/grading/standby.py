@@ -29,6 +29,7 @@ the next student's standby runs under another account meanwhile.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
@@ -91,6 +92,8 @@ class StandbyProvisioner(SandboxProvisioner):
                 "max_copied_file": self.max_copied_file, "kernel_args": self._kernel_args}, self._life)
         except (OSError, ZygoteError) as error:
             self._stop_kernel()
+            self.process.wait()
+            await self.cleanup()
             raise SandboxError(f"the warm kernel could not start: {error}") from error
         finally:
             self._life.close()
@@ -156,11 +159,9 @@ def take_standby_kernel(notebook: str | None):
 def start_kernels(release: Path, wait: float, zygotes: list[int]) -> None:
     """One warm kernel per notebook of the release, its imports done (forks of the queue's kernel
     zygotes, one request socket per notebook in order, where given)."""
-    from jupyter_core.utils import run_sync
     from traitlets.config.loader import PyFileConfigLoader
 
     from primer.grading.judge_client import judge_plan, read_release
-    from primer.grading.sandbox import SandboxedKernelManager
     from primer.grading.unit import CONFIG
 
     config = PyFileConfigLoader(CONFIG, path=str(release)).load_config()
@@ -170,20 +171,42 @@ def start_kernels(release: Path, wait: float, zygotes: list[int]) -> None:
     for index, path in enumerate(sorted((release / "release").glob("*/*.ipynb"))):
         notebook = read_release(path)
         name = notebook.metadata.get("kernelspec", {}).get("name") or "python3"
-        km = SandboxedKernelManager(kernel_name=name, config=config)
-        km.kernel_spec_manager = StandbyKernelSpecManager(
-            parent=km, zygote_fd=zygotes[index] if index < len(zygotes) else -1)
-        run_sync(km.start_kernel)()
-        client = km.client()
-        client.start_channels()
+        zygote = zygotes[index] if index < len(zygotes) else -1
+        _standby[path.stem] = warm_kernel(name, config, judge_plan(notebook)["imports"], zygote)
+
+
+def warm_kernel(name: str, config, imports: list[str], zygote_fd: int = -1):
+    """A kernel in a standby sandbox, ``imports`` done: a fork of the kernel zygote on ``zygote_fd``
+    if there is one and it forks, else a kernel of its own (said in the log)."""
+    if zygote_fd >= 0:
         try:
-            run_sync(client.wait_for_ready)(timeout=120)
-            km.provisioner.seal_sockets()
-            imports = judge_plan(notebook)["imports"]
-            run_sync(_warm_up)(client, imports)
-        finally:
-            client.stop_channels()
-        _standby[path.stem] = km
+            return _started_kernel(name, config, imports, zygote_fd)
+        except Exception as error:  # noqa: BLE001 - the zygote is an optimisation: never a failure
+            print(f"the kernel zygote gave no kernel ({error}): starting one of its own", file=sys.stderr)
+    return _started_kernel(name, config, imports, -1)
+
+
+def _started_kernel(name: str, config, imports: list[str], zygote_fd: int):
+    from jupyter_core.utils import run_sync
+
+    from primer.grading.sandbox import SandboxedKernelManager
+
+    km = SandboxedKernelManager(kernel_name=name, config=config)
+    km.kernel_spec_manager = StandbyKernelSpecManager(parent=km, zygote_fd=zygote_fd)
+    run_sync(km.start_kernel)()
+    client = km.client()
+    client.start_channels()
+    try:
+        run_sync(client.wait_for_ready)(timeout=120)
+        km.provisioner.seal_sockets()
+        run_sync(_warm_up)(client, imports)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            run_sync(km.shutdown_kernel)(now=True)
+        raise
+    finally:
+        client.stop_channels()
+    return km
 
 
 async def _warm_up(client, imports: list[str]) -> None:
