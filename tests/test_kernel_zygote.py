@@ -9,6 +9,7 @@ from __future__ import annotations
 import grp
 import json
 import os
+import time
 
 import psutil
 import pytest
@@ -134,8 +135,17 @@ try:
 except Exception as error:
     print(type(error).__name__)
 print(open("/proc/{zygote.process.pid}/environ").read() if os.path.exists("/proc/{zygote.process.pid}") else "unseen")
+import socket  # the zygote's door, and the standby's, are packet sockets: none may be open here
+doors = 0
+for fd in map(int, os.listdir("/proc/self/fd")):
+    try:
+        with socket.socket(fileno=os.dup(fd)) as door:
+            doors += door.type == socket.SOCK_SEQPACKET
+    except OSError:
+        pass
+print("doors", doors)
 """)
-        assert "killed" not in said and said.split() == ["ProcessLookupError", "unseen"], said
+        assert "killed" not in said and said.split() == ["ProcessLookupError", "unseen", "doors", "0"], said
     finally:
         stop(km, client)
     assert zygote.process.poll() is None, "a student's kernel killed the kernel zygote"
@@ -147,6 +157,22 @@ print(open("/proc/{zygote.process.pid}/environ").read() if os.path.exists("/proc
     finally:
         stop(km, client)
     assert not sandbox_descendants(zygote), "a forked kernel outlived its shutdown"
+
+
+def test_a_forked_kernel_that_exits_ends_its_sandbox_whatever_it_leaves_behind(zygote):
+    km, client = start_kernel(zygote)
+    try:
+        # A fork bomb's leftovers: a process that outlives the kernel, then the kernel exits.
+        client.execute("import os, time\nif os.fork() == 0:\n    time.sleep(600)\nos._exit(0)")
+        for _ in range(100):
+            if not run_sync(km.is_alive)():
+                break
+            time.sleep(0.1)
+        assert not run_sync(km.is_alive)(), "the sandbox lived on after its kernel exited"
+    finally:
+        client.stop_channels()
+        run_sync(km.shutdown_kernel)(now=True)
+    assert not sandbox_descendants(zygote), "a process of the kernel outlived its sandbox"
 
 
 def test_a_zygote_that_cannot_fork_leaves_the_standby_a_kernel_of_its_own(zygote, capfd):

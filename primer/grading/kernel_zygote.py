@@ -28,12 +28,14 @@ namespaces and mounts), but what runs in it is a *placeholder* that says
 4. the kernel sets the sandbox's resource limits, empties the capability
    bounding set, changes to the sandbox account (every capability is then
    cleared), sets no-new-privileges, takes the sandbox's environment and
-   folder, closes every inherited file but its pipes, reseeds its random
+   folder, closes every inherited file but its output, reseeds its random
    generators and starts ipykernel in the already-warm interpreter.
 
-The placeholder exits when the kernel's end of its socket closes (the kernel
-ended), and bubblewrap then ends the sandbox as it would for a cold kernel;
-killing the sandbox kills the kernel with it. No state passes from one
+The fork of step 3 waits for the kernel and alone holds the placeholder's
+socket: when the kernel ends, it exits, the placeholder reads the socket's end
+and exits, and bubblewrap then ends the sandbox, with whatever the kernel left
+running, as it would for a cold kernel; killing the sandbox kills the kernel
+with it. No state passes from one
 student to the next: every kernel is a fresh copy-on-write fork of a process
 no student's code ever reached, which it cannot see (its own PID namespace)
 or signal (another account).
@@ -111,32 +113,32 @@ def enter_sandbox(request: dict, reply: int, life: int, stdout: int, stderr: int
     if kernel == 0:
         try:
             os.close(reply)
-            become_kernel(request, life, stdout, stderr)
+            become_kernel(request, stdout, stderr)
         except BaseException as error:  # noqa: BLE001 - said in the standby's log, then gone
             os.write(stderr, f"the forked kernel could not start: {error!r}\n".encode())
         os._exit(1)
     # This process stays the kernel's parent (as nsenter does), so the kernel is never adopted
-    # outside its sandbox; it holds nothing but its reply socket, and the kernel cannot see it.
-    for fd in (life, stdout, stderr):
+    # outside its sandbox, and it alone holds the placeholder's socket: when the kernel ends (its
+    # own processes left behind or not) this process exits, the placeholder reads the end of its
+    # socket and exits, and bubblewrap ends the sandbox with everything in it. The kernel can
+    # neither see nor signal this process (another PID namespace, root).
+    for fd in (stdout, stderr):
         os.close(fd)
     socket.send_fds(socket.socket(fileno=reply), [b"forked"], [])
     with contextlib.suppress(ChildProcessError):
         os.waitpid(kernel, 0)
 
 
-def become_kernel(request: dict, life: int, stdout: int, stderr: int) -> None:
+def become_kernel(request: dict, stdout: int, stderr: int) -> None:
     """Step 4: the kernel, in its sandbox as its account; returns only if ipykernel does."""
     libc = _libc()
     os.setsid()
     null = os.open("/dev/null", os.O_RDONLY)
     for fd, target in ((null, 0), (stdout, 1), (stderr, 2)):
         os.dup2(fd, target)
-    keep = os.dup(life)
-    # Every file the zygote held (its request socket above all) is closed: only 0-2 and the life
-    # socket stay, which tells the placeholder the kernel ended when it closes.
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
-    os.set_inheritable(keep, False)  # a program the kernel runs does not keep the sandbox alive
+    # Every file the zygote held (its request socket above all) is closed, and the placeholder's
+    # socket too: a process the kernel leaves behind must not keep the sandbox alive.
+    os.closerange(3, 65536)
     for name, value in request["rlimits"].items():
         number = getattr(resource, f"RLIMIT_{name.upper()}")
         resource.setrlimit(number, (value, value))
