@@ -56,3 +56,7 @@ bench-cluster: env  ## benchmark: one class graded by local -j 2 and by Slurm on
 .PHONY: bench-queue
 bench-queue: env    ## benchmark: grading on submit, 30 students submit within a minute, old and new queue side by side (as root; prints figures)
 	$(VENV)/bin/python benchmarks/queue_benchmark.py $(BENCH_ARGS)
+
+.PHONY: bench-kernel-memory
+bench-kernel-memory: env  ## benchmark: memory of a warm kernel of its own vs one forked from a kernel zygote, side by side (as root; prints figures)
+	$(VENV)/bin/python benchmarks/kernel_memory.py $(BENCH_ARGS)
