@@ -10,6 +10,7 @@ import grp
 import json
 import os
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -123,6 +124,9 @@ def test_a_forked_kernel_sits_in_the_same_sandbox_as_a_cold_kernel(zygote, tmp_p
 
 def test_a_students_kernel_cannot_reach_its_zygote_and_the_next_kernel_starts_clean(zygote):
     km, client = start_kernel(zygote)
+    # A fork's memory is its own copy, except what is mapped shared: none of that may be writable.
+    maps = Path(f"/proc/{zygote.process.pid}/maps").read_text().splitlines()
+    assert not [line for line in maps if line.split()[1][1] == "w" and line.split()[1][3] == "s"]
     try:
         # The student: change the libraries in memory, then go after the zygote, by its real PID.
         said = run(client, f"""
