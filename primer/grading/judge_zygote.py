@@ -27,11 +27,11 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from primer.grading.fork_server import ForkServer, requests
+
 JUDGE_MEMORY = 8 * 1024 ** 3     # address space of every judge process, bytes
-_REQUEST_BYTES = 64 * 1024
 _warm: dict[str, "WarmJudge"] = {}  # plan key -> warm judge of this grading run (inherited by forks)
 
 
@@ -58,17 +58,7 @@ def serve_forks(socket_fd: int, prepared, serve) -> None:
     """Fork one judge per request on ``socket_fd`` until every grader closed its end."""
     listener = socket.socket(fileno=socket_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished judges
-    while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(listener, _REQUEST_BYTES, 4)
-        except InterruptedError:
-            continue
-        if not message:
-            return
-        if len(fds) != 4:
-            for fd in fds:
-                os.close(fd)
-            continue
+    for message, fds in requests(listener):
         reply, stdin, stdout, stderr = fds
         sys.stderr.flush()
         pid = os.fork()
@@ -100,21 +90,12 @@ def serve_forks(socket_fd: int, prepared, serve) -> None:
 
 # --------------------------------------------------------------------------- the grader's side
 
-class WarmJudge:
+class WarmJudge(ForkServer):
     """One warm judge process for one notebook's plan, for one grading run."""
 
     def __init__(self, plan: dict):
-        self.folder = tempfile.mkdtemp(prefix="primer-warm-judge-")
-        self.requests, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.errors = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "primer.grading.judge", "--warm", str(theirs.fileno())],
-            cwd=self.folder, env=judge_environment(self.folder), stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=self.errors, pass_fds=[theirs.fileno()],
-            preexec_fn=limit_memory, start_new_session=True)
-        theirs.close()
-        self.process.stdin.write((json.dumps(plan) + "\n").encode())
-        self.process.stdin.close()
+        super().__init__(["-I", "-m", "primer.grading.judge", "--warm"], plan, judge_environment,
+                         "primer-warm-judge-", preexec_fn=limit_memory)
 
     def fork(self, folder: str, stderr: int) -> "ForkedJudge":
         """A judge forked for one submission, talking over two new pipes; OSError if it cannot."""
@@ -145,20 +126,6 @@ class WarmJudge:
                 os.close(fd)
             raise OSError(f"the warm judge could not fork a judge: {self.stderr_tail()}")
         return fds[0]
-
-    def stderr_tail(self) -> str:
-        self.errors.seek(0)
-        return self.errors.read()[-2000:].decode(errors="replace").strip() or "no message"
-
-    def stop(self) -> None:
-        self.requests.close()
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.errors.close()
-        import shutil
-
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class ForkedJudge:

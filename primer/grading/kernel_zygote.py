@@ -6,7 +6,7 @@ sandbox (primer.grading.standby) moves that before the submission, but 30
 submissions in a minute still pay it 30 times on 2 cores. A *kernel zygote*
 pays it once per release notebook:
 
-    python -I -B -m primer.grading.kernel_zygote FD     (stdin: {"imports": [...], "folder": ...})
+    python -I -B -m primer.grading.kernel_zygote FD     (stdin: {"imports": [...]})
 
 It runs as root, outside every sandbox, with the kernel's environment, the
 release's import statements done (each in a namespace of its own, as in a warm
@@ -51,12 +51,11 @@ import select
 import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-_REQUEST_BYTES = 64 * 1024
+from primer.grading.fork_server import ForkServer, requests
+
 # The namespaces of a bubblewrap sandbox a kernel joins, the mount namespace last (its root then
 # becomes the sandbox's). Not the user namespace: staying in the host's, the change of account
 # clears every capability by the kernel's own rule.
@@ -182,17 +181,7 @@ def _fresh_process_state() -> None:
 
 def serve(listener: socket.socket) -> None:
     """Fork one kernel per request until the queue closes its end."""
-    while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(listener, _REQUEST_BYTES, 4)
-        except InterruptedError:
-            continue
-        if not message:
-            return
-        if len(fds) != 4:
-            for fd in fds:
-                os.close(fd)
-            continue
+    for message, fds in requests(listener):
         reply, life, stdout, stderr = fds
         try:
             request = json.loads(message)
@@ -255,31 +244,12 @@ def release_imports(release: Path) -> list[list[str]]:
     return [judge_plan(read_release(path))["imports"] for path in sorted((release / "release").glob("*/*.ipynb"))]
 
 
-class KernelZygote:
+class KernelZygote(ForkServer):
     """One kernel zygote for one release notebook's imports, kept by the grading queue."""
 
     def __init__(self, imports: list[str]):
-        self.folder = tempfile.mkdtemp(prefix="primer-kernel-zygote-")
-        self.requests, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.errors = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-m", "primer.grading.kernel_zygote", str(theirs.fileno())],
-            cwd=self.folder, env=zygote_environment(self.folder), stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=self.errors, pass_fds=[theirs.fileno()],
-            start_new_session=True)
-        theirs.close()
-        self.process.stdin.write((json.dumps({"imports": imports}) + "\n").encode())
-        self.process.stdin.close()
-
-    def stop(self) -> None:
-        self.requests.close()
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.errors.close()
-        import shutil
-
-        shutil.rmtree(self.folder, ignore_errors=True)
+        super().__init__(["-I", "-B", "-m", "primer.grading.kernel_zygote"], {"imports": imports},
+                         zygote_environment, "primer-kernel-zygote-")
 
 
 # --------------------------------------------------------------------------- the standby's side

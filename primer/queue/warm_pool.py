@@ -121,7 +121,7 @@ class WarmPool:
         for standby in [s for s in self.ready if s.release == release]:
             self.ready.remove(standby)
             asyncio.ensure_future(self.done(standby))
-        self._stop_judges_if_unused(release)
+        self._stop_warm_processes_if_unused(release)
 
     async def _watch(self) -> None:
         """Retire each release that had no submission for ``idle`` seconds: its standbys hold a
@@ -188,7 +188,7 @@ class WarmPool:
         self.free.append(standby.account)
         if standby in self.in_use:
             self.in_use.remove(standby)
-        self._stop_judges_if_unused(standby.release)
+        self._stop_warm_processes_if_unused(standby.release)
         self.fill()
 
     def _start(self, release: Path) -> Standby:
@@ -196,9 +196,9 @@ class WarmPool:
         # Short (a kernel's socket path must fit in 108 bytes), new, and wiped after its one use.
         folder = Path(tempfile.mkdtemp(prefix=f"primer-standby{account}-"))
         folder.chmod(0o711)  # the sandbox account reaches its sockets folder below
-        judges = self._judges(release)
+        judges, zygotes = self._warm_processes(release)
         fds = [judge.requests.fileno() for judge in judges]
-        zygote_fds = [zygote.requests.fileno() for zygote in self.zygotes.get(release, [])]
+        zygote_fds = [zygote.requests.fileno() for zygote in zygotes]
         log_file = open(folder / "standby.log", "wb")  # its kernels' start; kept if it fails
         starting = asyncio.create_subprocess_exec(
             "nice", "-n", str(STANDBY_NICENESS), sys.executable, "-m", "primer.grading.standby",
@@ -231,10 +231,10 @@ class WarmPool:
             await self.done(standby)
 
     # ------------------------------------------------------------------ judges
-    def _judges(self, release: Path) -> list:
-        """The warm judges of ``release`` (started at its first use, with its kernel zygotes);
-        those of an older release of the same assignment are stopped (a standby still holding
-        one falls back to a cold judge, or a cold kernel)."""
+    def _warm_processes(self, release: Path) -> tuple[list, list]:
+        """The warm judges and kernel zygotes of ``release`` (started at its first use); those of
+        an older release of the same assignment are stopped (a standby still holding one falls
+        back to a cold judge, or a kernel of its own)."""
         from primer.grading.judge_zygote import WarmJudge
         from primer.grading.kernel_zygote import KernelZygote, release_imports
         from primer.grading.unit import judge_plans
@@ -249,9 +249,9 @@ class WarmPool:
             for warm in self.judges[release] + self.zygotes[release]:  # its forks inherit it
                 with contextlib.suppress(OSError):
                     os.setpriority(os.PRIO_PROCESS, warm.process.pid, GRADING_NICENESS)
-        return self.judges[release]
+        return self.judges[release], self.zygotes[release]
 
-    def _stop_judges_if_unused(self, release: Path) -> None:
+    def _stop_warm_processes_if_unused(self, release: Path) -> None:
         if release not in self.recent and not any(s.release == release for s in self.in_use + self.ready):
             self._stop_warm_processes(release)
 
