@@ -144,13 +144,14 @@ def test_a_warm_kernel_has_the_releases_libraries_loaded_but_no_names_bound(tmp_
 
 
 def running_of(pool: WarmPool, accounts=(FIRST_ACCOUNT, FIRST_ACCOUNT + 1)) -> list[int]:
-    """Every process the pool keeps: standbys, their kernels (sandbox accounts), warm judges."""
+    """Every process the pool keeps: standbys, their kernels (sandbox accounts), warm judges and
+    kernel zygotes."""
     import pwd
 
     from primer.accounts import is_running, processes_of
 
     pids = [s.process.pid for s in pool.ready if s.process is not None]
-    pids += [judge.process.pid for judges in pool.judges.values() for judge in judges]
+    pids += [warm.process.pid for kept in (pool.judges, pool.zygotes) for warm in sum(kept.values(), [])]
     pids += [pid for account in accounts for pid in processes_of(pwd.getpwnam(sandbox_account(account)).pw_uid)]
     return [pid for pid in pids if is_running(pid)]
 
@@ -177,7 +178,8 @@ def test_warm_sandboxes_stop_after_a_quiet_period_and_the_next_submission_is_sti
                 await asyncio.sleep(0.5)
                 if not pool.ready and not running_of(pool):
                     break
-            after_quiet = (list(pool.ready), dict(pool.judges), [p for p in kept if is_running(p)])
+            after_quiet = (list(pool.ready), dict(pool.judges), dict(pool.zygotes),
+                           [p for p in kept if is_running(p)])
             scratch = tmp_path / "scratch-bob"
             scratch.mkdir()
             bob, _, _ = await grade(pool, release, tmp_path / "submitted" / "bob" / ASSIGNMENT, scratch)
@@ -187,9 +189,9 @@ def test_warm_sandboxes_stop_after_a_quiet_period_and_the_next_submission_is_sti
 
     from primer.accounts import is_running
 
-    ada, kept, (ready, judges, still_running), bob = asyncio.run(quiet_between_two_gradings())
-    assert len(kept) >= 3, kept  # a standby, its kernel and a judge, before the quiet period
-    assert (ready, judges, still_running) == ([], {}, []), "warm sandboxes kept after the quiet period"
+    ada, kept, (ready, judges, zygotes, still_running), bob = asyncio.run(quiet_between_two_gradings())
+    assert len(kept) >= 4, kept  # a standby, its kernel, a judge and a kernel zygote, before the quiet period
+    assert (ready, judges, zygotes, still_running) == ([], {}, {}, []), "warm sandboxes kept after the quiet period"
     for result in (ada, bob):
         assert result["success"], result["error"]
         assert result["notebooks"]["tiny"]["scores"] == {**result["notebooks"]["tiny"]["scores"], **FULL}
